@@ -1,0 +1,202 @@
+"""The recipe: pydantic models that fully describe one avatar version.
+
+These models are the single source of truth; `schemas/recipe.schema.json` is generated
+from them (`avatarzoo schema`). Every model forbids unknown keys and is frozen, so a
+resolved recipe hashes the same on every machine (`model_dump_json` is the only
+serializer). Paths are kept as written, relative to the recipe file.
+
+Each component config (tracker, renderer, audio driver) carries a `kind` discriminator
+and names the space it emits or consumes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$"
+
+
+class Strict(BaseModel):
+    """Base of every recipe model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- recording ---------------------------------------------------------------------
+
+
+class CropConfig(Strict):
+    size: int = Field(512, ge=32, le=2048, description="Side of the square crop, pixels.")
+    frame: Literal["head-and-shoulders", "head", "full"] = Field(
+        "head-and-shoulders", description="What the static crop must contain."
+    )
+
+
+class RecordingConfig(Strict):
+    video: str = Field(description="Video file, relative to the recipe file.")
+    audio: str | None = Field(None, description="Audio file; default: the video's own track.")
+    camera: Literal["static", "moving"] = Field(
+        "static", description="A static camera gets one crop and one camera for all frames."
+    )
+    fps: float = Field(25.0, gt=0, le=120, description="Frames are resampled to this rate.")
+    start: float = Field(0.0, ge=0, description="Seconds skipped at the start.")
+    duration: float | None = Field(None, gt=0, description="Seconds used; default: all.")
+    crop: CropConfig = CropConfig()
+    holdout: float = Field(
+        0.1, ge=0.0, lt=0.5, description="Last fraction of frames, never used in training."
+    )
+
+    @field_validator("video", "audio")
+    @classmethod
+    def _relative_posix(cls, v: str | None) -> str | None:
+        if v is not None and "\\" in v:
+            raise ValueError("use '/' in paths so that the recipe hashes the same everywhere")
+        return v
+
+
+# --- tracker -----------------------------------------------------------------------
+
+
+class OneEuroSmoothing(Strict):
+    """One-Euro filter (Casiez et al. 2012): low jitter at rest, low lag when moving."""
+
+    kind: Literal["one-euro"] = "one-euro"
+    min_cutoff: float = Field(1.5, gt=0, description="Hz; lower = smoother at rest.")
+    beta: float = Field(0.3, ge=0, description="Speed coefficient; higher = less lag.")
+    d_cutoff: float = Field(1.0, gt=0, description="Hz, cutoff of the derivative.")
+
+
+class NoSmoothing(Strict):
+    kind: Literal["none"] = "none"
+
+
+Smoothing = Annotated[Union[OneEuroSmoothing, NoSmoothing], Field(discriminator="kind")]
+
+
+class MediapipeTrackerConfig(Strict):
+    """Built-in tracker: MediaPipe face mesh (478 landmarks with iris) + pose."""
+
+    kind: Literal["mediapipe"] = "mediapipe"
+    space: str = Field("face-64", description="The expression space it emits.")
+    smoothing: Smoothing = OneEuroSmoothing()
+    max_missing: float = Field(
+        0.1, ge=0, le=1, description="Largest fraction of frames without a face."
+    )
+
+
+class ImportTrackerConfig(Strict):
+    """Native outputs of another tracker, read as they are written."""
+
+    kind: Literal["import"] = "import"
+    format: Literal["metrical-tracker", "ad-nerf-bfm", "arkit-csv"]
+    path: str = Field(description="File or directory of the native output, relative to the recipe.")
+    space: str = Field(description="The space those files hold: flame, bfm-79 or arkit-52.")
+    smoothing: Smoothing = NoSmoothing()
+
+
+TrackerConfig = Annotated[
+    Union[MediapipeTrackerConfig, ImportTrackerConfig], Field(discriminator="kind")
+]
+
+
+class SpaceMapConfig(Strict):
+    """A linear map from the tracker's space to another, learned from paired tracking of
+    the same recording (the built-in tracker runs beside the import)."""
+
+    kind: Literal["linear"] = "linear"
+    to: str = Field(description="The target space, e.g. face-64.")
+    ridge: float = Field(1e-3, ge=0, description="Ridge regularisation of the fit.")
+
+
+# --- renderer ----------------------------------------------------------------------
+
+
+class GaussianRendererConfig(Strict):
+    """Full-frame Gaussian splatting avatar driven by explicit head and body motion."""
+
+    kind: Literal["gaussian"] = "gaussian"
+    space: str = Field("face-64", description="The expression space it consumes.")
+    gaussians: int = Field(100_000, ge=100, description="Cap on the number of Gaussians.")
+    steps: int = Field(20_000, ge=1, description="Training iterations.")
+    resolution: int | None = Field(
+        None, ge=16, description="Training/render side; default: the crop size."
+    )
+    batch_size: int = Field(1, ge=1, description="Frames per training step.")
+    lr: float = Field(1.0, gt=0, description="Scale on every learning rate.")
+    ssim_weight: float = Field(0.2, ge=0, le=1, description="Weight of D-SSIM against L1.")
+    region_weights: dict[str, float] = Field(
+        default_factory=lambda: {"mouth": 2.0, "eyes": 2.0},
+        description="Extra loss weight inside facial regions.",
+    )
+    seed: int = 0
+    backend: Literal["auto", "torch", "gsplat"] = Field(
+        "auto", description="Rasterizer: gsplat on CUDA, the PyTorch reference on CPU."
+    )
+
+
+RendererConfig = Annotated[Union[GaussianRendererConfig], Field(discriminator="kind")]
+
+
+# --- audio driver ------------------------------------------------------------------
+
+
+class Wav2Vec2Features(Strict):
+    kind: Literal["wav2vec2"] = "wav2vec2"
+    model: str = "facebook/wav2vec2-base-960h"
+
+
+class LogMelFeatures(Strict):
+    kind: Literal["logmel"] = "logmel"
+    n_mels: int = Field(80, ge=8)
+
+
+AudioFeatures = Annotated[Union[Wav2Vec2Features, LogMelFeatures], Field(discriminator="kind")]
+
+
+class TransformerDriverConfig(Strict):
+    """Speech → expression codes."""
+
+    kind: Literal["transformer"] = "transformer"
+    space: str = Field("face-64", description="The expression space it produces.")
+    features: AudioFeatures = LogMelFeatures()
+    steps: int = Field(2000, ge=1)
+
+
+AudioDriverConfig = Annotated[Union[TransformerDriverConfig], Field(discriminator="kind")]
+
+
+# --- card --------------------------------------------------------------------------
+
+
+class CardConfig(Strict):
+    license: str = Field(description="SPDX-like id as the Hub knows it, e.g. cc-by-nc-4.0.")
+    consent: str = Field(min_length=1, description="Who recorded the subject, and their consent.")
+    description: str = ""
+    source: str = Field("", description="Provenance of the recording.")
+    tags: tuple[str, ...] = ()
+
+
+# --- the recipe --------------------------------------------------------------------
+
+
+class Recipe(Strict):
+    """One avatar version. `avatar` and `version` form its id, e.g. 'roman-v2'."""
+
+    avatar: str = Field(pattern=NAME_PATTERN, description="Lower-case name, digits and '-'.")
+    version: int = Field(ge=1)
+    recording: RecordingConfig
+    tracker: TrackerConfig = MediapipeTrackerConfig()
+    space_map: SpaceMapConfig | None = None
+    renderer: RendererConfig = GaussianRendererConfig()
+    audio_driver: AudioDriverConfig | None = None
+    card: CardConfig
+    profiles: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named partial recipes merged over this one by --profile NAME.",
+    )
+
+    @property
+    def id(self) -> str:
+        return f"{self.avatar}-v{self.version}"
