@@ -4,7 +4,9 @@
 
 It reads its upstream outputs from `ctx.inputs[name]` (read-only directories), writes
 its own files into `ctx.out` (an empty directory that the build renames into the cache
-atomically once `run` returns), logs through `ctx.log` (also written to `log.txt`
+atomically once `run` returns), keeps resume state (checkpoints) in `ctx.scratch`
+(kept when a run is interrupted, so a rerun of the same key resumes; removed after
+success), logs through `ctx.log` (also written to `log.txt`
 beside the output) and shows progress with `ctx.progress(...)`.
 """
 
@@ -28,6 +30,7 @@ class StageContext:
     recipe_dir: Path  # paths in the recipe are relative to this directory
     inputs: Mapping[str, Path]  # upstream stage name -> its output directory
     out: Path  # empty directory to write this stage's files into
+    scratch: Path  # kept across interrupted runs of this stage key (checkpoints); removed on success
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("avatarzoo"))
     device: str = "cpu"  # "cpu" or "cuda"
 

@@ -1,0 +1,1 @@
+"""Held-out evaluation: image metrics, re-tracked expression fidelity, previews."""
