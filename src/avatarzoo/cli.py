@@ -1,0 +1,218 @@
+"""The `avatarzoo` command. Errors a person can act on print one message and exit 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from avatarzoo.errors import AvatarZooError
+
+EXIT_USER_ERROR = 2
+
+
+def friendly(fn):
+    """Print AvatarZooErrors without a traceback and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AvatarZooError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo("interrupted; finished stages are kept, rerun to resume", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+cache_option = click.option(
+    "--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Stage cache and bundle store (default: $AVATARZOO_CACHE or $HF_HOME/avatarzoo).",
+)
+profile_option = click.option("--profile", default=None, help="A profile defined in the recipe.")
+
+
+def _cache(cache_dir):
+    from avatarzoo.stages.cache import StageCache
+
+    return StageCache.open(cache_dir)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="avatarzoo")
+def main() -> None:
+    """Build, inspect and render personal talking-head avatars from typed recipes."""
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@profile_option
+@friendly
+def validate(recipe: Path, profile: str | None) -> None:
+    """Check RECIPE: fields, files, kinds and expression spaces."""
+    from avatarzoo.recipe import load_recipe
+
+    lr = load_recipe(recipe, profile=profile)
+    click.echo(f"ok: {lr.id} ({recipe})")
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@profile_option
+@cache_option
+@friendly
+def plan(recipe: Path, profile: str | None, cache_dir: Path | None) -> None:
+    """Show RECIPE's stages, their keys, and which are cached or to run."""
+    from avatarzoo.recipe import load_recipe
+    from avatarzoo.stages.build import format_plan, plan as make_plan
+
+    lr = load_recipe(recipe, profile=profile)
+    click.echo(format_plan(lr, make_plan(lr, _cache(cache_dir))))
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@profile_option
+@cache_option
+@click.option("--until", default=None, help="Stop after this stage (e.g. track).")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
+@friendly
+def build(recipe: Path, profile: str | None, cache_dir: Path | None, until: str | None, device: str) -> None:
+    """Run RECIPE's stages that are not cached, then put the bundle in the local store."""
+    import time
+
+    from avatarzoo.recipe import load_recipe
+    from avatarzoo.stages.build import build as run_build
+    from avatarzoo.stages.store import install_bundle
+
+    started = time.perf_counter()
+    lr = load_recipe(recipe, profile=profile)
+    cache = _cache(cache_dir)
+    outputs = run_build(lr, cache, until=until, device=device, echo=click.echo)
+    if "package" in outputs:
+        path = install_bundle(cache, lr.id, outputs["package"] / "bundle")
+        click.echo(f"bundle {lr.id} → {path}")
+    click.echo(f"build finished in {time.perf_counter() - started:.1f} s")
+
+
+@main.command()
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("schemas"))
+@click.option("--check", is_flag=True, help="Exit 1 when the files in OUT are stale.")
+@friendly
+def schema(out: Path, check: bool) -> None:
+    """Write the JSON Schemas (recipe, bundle metadata, catalog) generated from the models."""
+    from avatarzoo.schema import render, schemas, write_schemas
+
+    if check:
+        stale = [n for n, s in schemas().items()
+                 if not (out / n).is_file() or (out / n).read_text() != render(s)]
+        if stale:
+            click.echo(f"stale: {', '.join(stale)}; run `avatarzoo schema`", err=True)
+            sys.exit(1)
+        click.echo("schemas are up to date")
+        return
+    for p in write_schemas(out):
+        click.echo(f"wrote {p}")
+
+
+@main.command(name="list")
+@cache_option
+@friendly
+def list_(cache_dir: Path | None) -> None:
+    """List the avatars in the local bundle store."""
+    from avatarzoo.bundle.io import read_bundle
+    from avatarzoo.runtime.resolve import local_ids
+
+    cache = _cache(cache_dir)
+    ids = local_ids(cache)
+    if not ids:
+        click.echo(f"no avatars in {cache.root / 'bundles'} (build one with `avatarzoo build RECIPE`)")
+    for avatar_id in ids:
+        b = read_bundle(cache.bundle_dir(avatar_id), verify=False)
+        click.echo(f"{avatar_id:<24} {b.metadata.get('avatarzoo.renderer', '?'):<10}"
+                   f" {b.metadata.get('avatarzoo.size', '?')}px  {cache.bundle_dir(avatar_id)}")
+
+
+@main.command()
+@click.argument("name")
+@cache_option
+@friendly
+def show(name: str, cache_dir: Path | None) -> None:
+    """Summarise avatar NAME (id or bundle directory): card, metrics, sizes."""
+    from avatarzoo.bundle.card import read_front_matter
+    from avatarzoo.bundle.io import read_bundle
+    from avatarzoo.runtime.resolve import resolve_bundle
+
+    b = read_bundle(resolve_bundle(name, cache=_cache(cache_dir)))
+    front = read_front_matter(b.card)
+    click.echo(f"{b.id}  ({b.path})")
+    click.echo(f"  license: {front.get('license')}   space: {json.loads(b.metadata['avatarzoo.space'])['name']}"
+               f"   size: {b.metadata.get('avatarzoo.size')}px   fps: {b.metadata.get('avatarzoo.fps')}")
+    click.echo(f"  recipe sha256: {b.metadata.get('avatarzoo.recipe_sha256')}")
+    for fname, entry in b.manifest["files"].items():
+        click.echo(f"  {fname:<20} {entry['size'] / 1e6:8.2f} MB")
+    for result in (front.get("model-index") or [{}])[0].get("results", []):
+        for m in result.get("metrics", []):
+            click.echo(f"  {m.get('name', m['type']):<40} {m['value']}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+@cache_option
+@friendly
+def render(name: str, out: Path, device: str, cache_dir: Path | None) -> None:
+    """Render avatar NAME re-enacting its held-out frames (with their audio) into OUT."""
+    from avatarzoo.runtime.avatar import Avatar
+    from avatarzoo.bundle.io import read_bundle
+    from avatarzoo.runtime.resolve import resolve_bundle
+
+    avatar = Avatar(read_bundle(resolve_bundle(name, cache=_cache(cache_dir))), device=device)
+    path = avatar.replay(out)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--fps", default=25.0, show_default=True)
+@click.option("--size", default=512, show_default=True)
+@friendly
+def track(video: Path, out: Path, fps: float, size: int) -> None:
+    """Track VIDEO standalone: tracking.safetensors + previews into OUT."""
+    from avatarzoo.trackers.stage import track_video
+
+    tr = track_video(video, out, fps=fps, size=size)
+    click.echo(f"tracked {len(tr.time)} frames → {out}")
+
+
+@main.command(name="eval")
+@click.argument("name")
+@cache_option
+@friendly
+def eval_(name: str, cache_dir: Path | None) -> None:
+    """Print the held-out evaluation of avatar NAME (from its bundle)."""
+    from avatarzoo.bundle.io import read_bundle
+    from avatarzoo.runtime.resolve import resolve_bundle
+
+    b = read_bundle(resolve_bundle(name, cache=_cache(cache_dir)))
+    metrics = b.config.get("metrics") or {}
+    if not metrics:
+        raise AvatarZooError(f"{b.id}: the bundle holds no evaluation (the evaluate stage did not run)")
+    try:
+        from avatarzoo.evaluate.report import EvalReport, format_report
+
+        click.echo(format_report(EvalReport.model_validate(metrics)))
+    except ImportError:
+        click.echo(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Writing videos (PyAV): H.264 frames, optionally with AAC audio muxed in.
+
+Shapes: frames are H×W×3 uint8 RGB; audio is [T] float32 mono in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+def write_video(
+    path: Path | str,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    crf: int = 18,
+) -> Path:
+    """Encode `frames` (and `audio`) into `path` (written to a temp name, then renamed)."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    rate = Fraction(fps).limit_denominator(1001)
+    try:
+        with av.open(str(tmp), mode="w") as container:
+            video = container.add_stream("libx264", rate=rate)
+            video.pix_fmt = "yuv420p"
+            video.options = {"crf": str(crf), "preset": "veryfast"}
+            astream = None
+            if audio is not None:
+                astream = container.add_stream("aac", rate=sample_rate)
+                astream.layout = "mono"
+            for i, frame in enumerate(frames):
+                if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                    raise ValueError(f"frame {i}: expected H×W×3 uint8, got {frame.shape} {frame.dtype}")
+                if i == 0:
+                    h, w = frame.shape[:2]
+                    video.width, video.height = w + (w % 2), h + (h % 2)
+                if frame.shape[0] % 2 or frame.shape[1] % 2:
+                    frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
+                for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                    container.mux(packet)
+            for packet in video.encode():
+                container.mux(packet)
+            if astream is not None:
+                samples = np.clip(np.asarray(audio, dtype=np.float32), -1, 1)
+                step = 1024
+                for start in range(0, len(samples), step):
+                    chunk = samples[start:start + step][None, :]
+                    aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+                    aframe.sample_rate = sample_rate
+                    aframe.pts = start
+                    for packet in astream.encode(aframe):
+                        container.mux(packet)
+                for packet in astream.encode():
+                    container.mux(packet)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

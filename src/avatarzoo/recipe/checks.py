@@ -1,0 +1,65 @@
+"""Checks across fields that pydantic cannot see: files exist, expression spaces meet."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from avatarzoo.errors import AvatarZooError, RecipeError
+
+if TYPE_CHECKING:
+    from avatarzoo.recipe.io import LoadedRecipe
+
+
+def check_recipe(loaded: "LoadedRecipe", *, text: str, check_files: bool = True) -> None:
+    from avatarzoo.recipe.io import _where
+
+    r = loaded.recipe
+    path = loaded.path
+    errors: list[str] = []
+
+    def err(loc: tuple, msg: str) -> None:
+        errors.append(f"{_where(path, text, loc)}: {'.'.join(map(str, loc))}: {msg}")
+
+    if check_files:
+        for loc, rel in [
+            (("recording", "video"), r.recording.video),
+            (("recording", "audio"), r.recording.audio),
+            (("tracker", "path"), getattr(r.tracker, "path", None)),
+        ]:
+            if rel is not None and not (loaded.directory / rel).exists():
+                err(loc, f"file not found: {loaded.directory / rel} (paths are relative to the recipe file)")
+
+    # Expression spaces: every name must be known, and the tracker's space must be the
+    # one each consumer reads, or be mapped to it by `space_map`.
+    from avatarzoo.spaces import get_space
+
+    for loc, name in [
+        (("tracker", "space"), r.tracker.space),
+        (("space_map", "to"), r.space_map.to if r.space_map else None),
+        (("renderer", "space"), r.renderer.space),
+        (("audio_driver", "space"), r.audio_driver.space if r.audio_driver else None),
+    ]:
+        if name is None:
+            continue
+        try:
+            get_space(name)
+        except AvatarZooError as e:
+            err(loc, str(e))
+    produced = r.space_map.to if r.space_map else r.tracker.space
+    consumers = [(("renderer", "space"), r.renderer.space)]
+    if r.audio_driver is not None:
+        consumers.append((("audio_driver", "space"), r.audio_driver.space))
+    for loc, consumed in consumers:
+        if consumed != produced:
+            how = (
+                f"the space map produces '{produced}'"
+                if r.space_map
+                else f"the tracker emits '{produced}'"
+            )
+            err(
+                loc,
+                f"consumes expression space '{consumed}' but {how}; set {loc[0]}.space:"
+                f" {produced}, or declare `space_map: {{kind: linear, to: {consumed}}}`",
+            )
+    if errors:
+        raise RecipeError("\n".join(errors))

@@ -1,0 +1,1 @@
+"""What `avatarzoo.load()` returns: an avatar that renders frames."""

@@ -1,0 +1,106 @@
+"""The Avatar: a loaded bundle that renders full frames.
+
+Shapes: D expression dim, Bp upper-body points, S frame side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from avatarzoo.bundle.io import Bundle, read_bundle
+from avatarzoo.errors import AvatarZooError
+from avatarzoo.spaces.space import ExpressionSpace
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Avatar:
+    """Renders frames from expressions (and optionally head pose and upper body)."""
+
+    def __init__(self, bundle: Bundle, *, device: str = "cpu"):
+        import torch
+
+        from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
+
+        self.bundle = bundle
+        self.device = torch.device(device)
+        self.space = ExpressionSpace.from_json(bundle.metadata["avatarzoo.space"])
+        self.fps = float(bundle.metadata["avatarzoo.fps"])
+        self.renderer = GaussianRenderer.from_tensors(
+            bundle.tensors("renderer."), bundle.config["renderer"], device=str(self.device)
+        )
+        self._t = {k: v.to(self.device) for k, v in bundle.tensors().items()
+                   if k.startswith(("tracking.", "demo."))}
+
+    @property
+    def id(self) -> str:
+        return self.bundle.id
+
+    @property
+    def size(self) -> int:
+        return self.renderer.size
+
+    def __repr__(self) -> str:
+        return f"Avatar({self.id!r}, space={self.space.name}, size={self.size}, device={self.device})"
+
+    def _batch(self, x, name: str, tail: tuple[int, ...], default: "torch.Tensor") -> "torch.Tensor":
+        import torch
+
+        t = default if x is None else torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+        t = t.to(self.device, torch.float32)
+        if t.shape == tail:
+            t = t[None]
+        if t.ndim != len(tail) + 1 or tuple(t.shape[1:]) != tail:
+            raise ValueError(f"{name}: expected shape {tail} or [B, {', '.join(map(str, tail))}], got {tuple(t.shape)}")
+        return t
+
+    def render(self, expression=None, pose=None, body=None) -> np.ndarray:
+        """Full frames, uint8: [S, S, 3] for one expression [D], [B, S, S, 3] for [B, D].
+
+        `pose` [4, 4] (head: canonical → camera) and `body` [Bp, 2] (upper-body points in
+        pixels) default to the recording's neutral ones.
+        """
+        single = expression is None or np.ndim(expression) == 1
+        e = self._batch(expression, "expression", (self.space.dim,), self._t["tracking.expression_mean"])
+        p = self._batch(pose, "pose", (4, 4), self._t["tracking.pose_neutral"])
+        b_default = self._t["tracking.body_neutral"]
+        b = self._batch(body, "body", tuple(b_default.shape), b_default)
+        n = max(len(e), len(p), len(b))
+        e, p, b = (x.expand(n, *x.shape[1:]) if len(x) == 1 else x for x in (e, p, b))
+        frames = self.renderer.render(e, p, b).cpu().numpy()
+        return frames[0] if single else frames
+
+    def replay(self, out: Path | str, *, batch: int = 8) -> Path:
+        """Render the held-out part of the recording from its tracking, with its audio,
+        into the video `out` (what the README's main job shows)."""
+        from avatarzoo.media import write_video
+
+        e, p, b = self._t["demo.expression"], self._t["demo.pose"], self._t["demo.body"]
+
+        def frames():
+            for i in range(0, len(e), batch):
+                yield from self.render(e[i:i + batch], p[i:i + batch], b[i:i + batch])
+
+        audio = self._t.get("demo.audio")
+        sr = self.bundle.config.get("audio", {}).get("sample_rate") or 16000
+        return write_video(out, frames(), fps=self.fps,
+                           audio=None if audio is None else audio.cpu().numpy(), sample_rate=sr)
+
+    def speak(self, audio, out=None):
+        if not any(k.startswith("audio_driver.") for k in self.bundle.tensors()):
+            raise AvatarZooError(
+                f"{self.id} has no audio driver: its recipe has no `audio_driver` section or the"
+                " driver stage is not built; render from expressions with `avatar.render(...)`"
+            )
+        raise AvatarZooError("speech-driven rendering is not implemented in this avatarzoo version")
+
+
+def load(name: str | Path, *, device: str = "cpu", verify: bool = True) -> Avatar:
+    """Load an avatar by id ("roman-v2", from the local bundle store) or bundle directory."""
+    from avatarzoo.runtime.resolve import resolve_bundle
+
+    return Avatar(read_bundle(resolve_bundle(name), verify=verify), device=device)
