@@ -1,0 +1,117 @@
+"""The evaluate stage's work end to end on synthetic frames, a fake renderer and a fake
+re-tracker (see _evaluate_fakes.py): files, report, and that the live face beats both the
+frozen one and the mean-frame baseline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from _evaluate_fakes import FakeRenderer, fake_track, synthetic
+from avatarzoo.errors import InputError, SpaceError, StageError
+from avatarzoo.evaluate.holdout import evaluate_holdout
+from avatarzoo.evaluate.report import EvalReport, format_report
+from avatarzoo.evaluate.speed import render_speed
+from avatarzoo.evaluate.stage import read_ingest
+from avatarzoo.spaces.space import ExpressionSpace
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    scratch = tmp_path_factory.mktemp("scratch")
+    frames, tracking = synthetic()
+    path = scratch / "frames.npy"
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=frames.shape)
+    mm[:] = frames
+    mm.flush()
+    report = evaluate_holdout(
+        frames=np.load(path, mmap_mode="r"), holdout_start=40, fps=25.0, tracking=tracking,
+        renderer=FakeRenderer(64), track=fake_track, out=out, scratch=scratch / "s",
+        avatar="test-v1", time_render=False,
+    )
+    return report, out, scratch / "s"
+
+
+def test_writes_the_previews_and_cleans_scratch(result):
+    report, out, scratch = result
+    assert {p.name for p in out.iterdir()} == {"contact_sheet.png", "holdout.mp4", "fidelity.png"}
+    assert not list(scratch.iterdir())
+
+
+def test_images_beat_the_baseline_and_per_frame_arrays_align(result):
+    report, _, _ = result
+    im = report.images
+    assert report.frames == list(range(40, 60))
+    assert len(im.render.per_frame.psnr_full) == 20 == len(im.face_boxes)
+    assert im.render.psnr_full > im.baseline.psnr_full + 5
+    assert im.render.psnr_face > im.baseline.psnr_face
+    assert im.render.psnr_full >= im.frozen.psnr_full
+
+
+def test_fidelity_live_beats_frozen_and_brows_are_not_measurable(result):
+    report, _, _ = result
+    regions = {r.region: r for r in report.fidelity.regions}
+    for name in ("eyes", "mouth", "jaw"):
+        r = regions[name]
+        assert r.measurable, r.reason
+        assert r.live.corr > 0.95 and 0.8 < r.live.amplitude < 1.2
+        assert r.frozen.amplitude < 0.2
+    brows = regions["brows"]
+    assert not brows.measurable and brows.gt_std_window < 0.3 * brows.gt_std_clip
+    assert report.fidelity.face_found_live == 1.0
+
+
+def test_report_round_trips_and_prints(result, tmp_path):
+    report, _, _ = result
+    report.save(tmp_path / "metrics.json")
+    again = EvalReport.load(tmp_path / "metrics.json")
+    assert again == report
+    assert json.loads((tmp_path / "metrics.json").read_text())["format_version"] == 1
+    text = format_report(report)
+    assert "gain over baseline" in text and "not measurable" in text and "eyes" in text
+
+
+def test_space_mismatch_is_refused(tmp_path):
+    frames, tracking = synthetic(n=20, holdout_start=15)
+    other = ExpressionSpace(name="other", dim=9, channels=tuple("abcdefghi"), regions={})
+    with pytest.raises(SpaceError, match="other"):
+        evaluate_holdout(frames=frames, holdout_start=15, fps=25, tracking=tracking,
+                         renderer=FakeRenderer(64, other), track=None, out=tmp_path, scratch=tmp_path,
+                         time_render=False)
+
+
+def test_empty_holdout_is_an_error_that_names_the_fix(tmp_path):
+    frames, tracking = synthetic(n=20, holdout_start=15)
+    with pytest.raises(StageError, match="recording.holdout"):
+        evaluate_holdout(frames=frames, holdout_start=20, fps=25, tracking=tracking,
+                         renderer=FakeRenderer(64), track=None, out=tmp_path, scratch=tmp_path,
+                         time_render=False)
+
+
+def test_without_a_retracker_fidelity_is_skipped_with_a_note(tmp_path):
+    frames, tracking = synthetic(n=20, holdout_start=15)
+    report = evaluate_holdout(frames=frames, holdout_start=15, fps=25, tracking=tracking,
+                              renderer=FakeRenderer(32), track=None, out=tmp_path, scratch=tmp_path / "s",
+                              time_render=False)
+    assert report.fidelity is None and any("fidelity not measured" in n for n in report.notes)
+    assert any("resized" in n for n in report.notes)  # 32² renders scored at 64²
+
+
+def test_render_speed_reports_positive_rates_without_judging_them():
+    r = FakeRenderer(16)
+    e, p, b = torch.zeros(3, 9), torch.eye(4).expand(3, 4, 4), torch.zeros(3, 2, 2)
+    t = render_speed(r, e, p, b, device="cpu", warmup=1, repeats=3, max_seconds=1.0)
+    assert t["calls"] == 3 and t["fps"] > 0 and t["fps_uint8"] > 0
+
+
+def test_read_ingest_names_the_bad_file(tmp_path):
+    with pytest.raises(InputError, match="ingest.json"):
+        read_ingest(tmp_path)
+    (tmp_path / "ingest.json").write_text(json.dumps({"fps": 25, "n_frames": 3, "holdout_start": 2}))
+    np.save(tmp_path / "frames.npy", np.zeros((4, 8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="frames.npy"):
+        read_ingest(tmp_path)
