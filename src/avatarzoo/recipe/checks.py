@@ -45,6 +45,13 @@ def check_recipe(loaded: "LoadedRecipe", *, text: str, check_files: bool = True)
             get_space(name)
         except AvatarZooError as e:
             err(loc, str(e))
+    if r.tracker.kind == "import":
+        from avatarzoo.trackers.importers import space_of
+
+        native = space_of(r.tracker.format)
+        if r.tracker.space != native:
+            err(("tracker", "space"), f"{r.tracker.format} files hold the '{native}' space, not"
+                f" '{r.tracker.space}'; set tracker.space: {native}")
     produced = r.space_map.to if r.space_map else r.tracker.space
     consumers = [(("renderer", "space"), r.renderer.space)]
     if r.audio_driver is not None:

@@ -93,6 +93,9 @@ class ImportTrackerConfig(Strict):
     format: Literal["metrical-tracker", "ad-nerf-bfm", "arkit-csv"]
     path: str = Field(description="File or directory of the native output, relative to the recipe.")
     space: str = Field(description="The space those files hold: flame, bfm-79 or arkit-52.")
+    fps: float | None = Field(
+        None, gt=0, description="Rate of the native output; default: the format's (25, or 60 for ARKit)."
+    )
     smoothing: Smoothing = NoSmoothing()
 
 
@@ -133,6 +136,25 @@ class GaussianRendererConfig(Strict):
     seed: int = 0
     backend: Literal["auto", "torch", "gsplat"] = Field(
         "auto", description="Rasterizer: gsplat on CUDA, the PyTorch reference on CPU."
+    )
+    init_fraction: float = Field(
+        0.5, gt=0, le=1,
+        description="Initial Gaussians (placed on the person mask) as a fraction of `gaussians`;"
+        " densification grows them up to the cap.",
+    )
+    feature_dim: int = Field(
+        16, ge=1, le=256, description="Per-Gaussian feature size of the expression blendshapes."
+    )
+    densify_every: int = Field(
+        100, ge=0, description="Steps between densify/prune rounds (first 60% of training); 0: never."
+    )
+    checkpoint_every: int = Field(
+        200, ge=0, description="Steps between resume checkpoints in the stage's scratch dir; 0: never."
+    )
+    max_per_tile: int | None = Field(
+        None, ge=1,
+        description="PyTorch rasterizer only: composite at most this many front-most Gaussians"
+        " per 16x16 tile (speed on CPU); None: all (exact).",
     )
 
 
