@@ -40,6 +40,11 @@ def read(path: Path, *, fps: float) -> ImportedTracking:
     Returns: `bfm-79` codes [N, 79], rigid pose [N, 4, 4], time `i / fps`,
     `extras["focal"]` [N] (the one focal length, repeated).
     """
+    if not path.exists():
+        raise InputError(
+            f"{path}: no such file or directory (expected AD-NeRF's {FILE_NAME} or the"
+            " directory that holds it)"
+        )
     file = path / FILE_NAME if path.is_dir() else path
     payload = load_torch_file(file)
     if not isinstance(payload, dict):
