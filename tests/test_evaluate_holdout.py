@@ -71,6 +71,8 @@ def test_report_round_trips_and_prints(result, tmp_path):
     again = EvalReport.load(tmp_path / "metrics.json")
     assert again == report
     assert json.loads((tmp_path / "metrics.json").read_text())["format_version"] == 1
+    assert report.headline["eyes_corr"] > 0.95 and "brows_corr" not in report.headline
+    assert report.headline["psnr_full"] == report.images.render.psnr_full
     text = format_report(report)
     assert "gain over baseline" in text and "not measurable" in text and "eyes" in text
 

@@ -105,6 +105,12 @@ def test_headline_channels_pick_blink_brow_raise_and_opening_by_name():
         "mouth": ["mouth_open"],
         "jaw": ["jaw_open"],
     }
+    from avatarzoo.spaces import get_space
+
+    face64 = get_space("face-64")
+    picked = {r: [face64.channels[i] for i in idx] for r, idx in fid.headline_channels(face64).items()}
+    assert picked["brows"] == ["brow_raise_left", "brow_raise_right"]
+    assert picked["eyes"] == ["blink_left", "blink_right"] and picked["mouth"] == ["mouth_open"]
     other = ExpressionSpace(name="x", dim=2, channels=("a", "b"), regions={"mouth": (0, 1)})
     assert fid.headline_channels(other) == {"mouth": (0, 1)}  # no name matches: all of them
 

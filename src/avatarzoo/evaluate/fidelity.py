@@ -22,9 +22,22 @@ from avatarzoo.spaces.space import ExpressionSpace
 #: Facial regions scored, in report order (pose and residual carry no facial meaning).
 FIDELITY_REGIONS: tuple[str, ...] = ("brows", "eyes", "gaze", "mouth", "jaw", "cheeks")
 
-#: Name fragments (lower-case) of the channels that summarise a region, where the space
-#: has them (blink L/R, brow raise, mouth/jaw opening); a region whose channels match
-#: none is summarised over all of its channels.
+#: The channels that summarise each region, by space: what a person watches (lids
+#: closing, brows going up, the mouth opening), not every shape a region can make.
+HEADLINE_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "face-64": {
+        "brows": ("brow_raise_left", "brow_raise_right"),
+        "eyes": ("blink_left", "blink_right"),
+        "gaze": ("gaze_x", "gaze_y"),
+        "mouth": ("mouth_open",),
+        "jaw": ("jaw_open",),
+        "cheeks": ("cheek_raise_left", "cheek_raise_right"),
+    },
+}
+
+#: Other spaces: name fragments (lower-case) of a region's headline channels (blink L/R,
+#: brow raise, mouth/jaw opening); a region whose channels match none is summarised
+#: over all of its channels.
 HEADLINE_KEYS: dict[str, tuple[str, ...]] = {
     "eyes": ("blink",),
     "brows": ("raise", "up"),
@@ -37,9 +50,13 @@ def headline_channels(space: ExpressionSpace) -> dict[str, tuple[int, ...]]:
     """Region -> indices of its headline channels, for the regions of FIDELITY_REGIONS
     that `space` has."""
     out: dict[str, tuple[int, ...]] = {}
+    named = HEADLINE_NAMES.get(space.name, {})
     for region in FIDELITY_REGIONS:
         indices = space.indices(region)  # type: ignore[arg-type]
         if not indices:
+            continue
+        if region in named and all(n in space.channels for n in named[region]):
+            out[region] = tuple(space.channels.index(n) for n in named[region])
             continue
         keys = HEADLINE_KEYS.get(region, ())
         picked = tuple(i for i in indices if any(k in space.channels[i].lower() for k in keys))

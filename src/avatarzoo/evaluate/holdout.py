@@ -246,7 +246,7 @@ def evaluate_holdout(
         fidelity=fidelity,
         speed=speed,
         notes=notes,
-    )
+    ).with_headline()
 
 
 def _fidelity(

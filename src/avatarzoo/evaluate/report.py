@@ -179,6 +179,14 @@ class EvalReport(_Model):
     fidelity: Fidelity | None = Field(None, description="None when the window is too short to track.")
     speed: Speed | None = None
     notes: list[str] = Field(default_factory=list)
+    headline: dict[str, float] = Field(
+        default_factory=dict,
+        description="The numbers for the model card's model-index (see `headline_of`).",
+    )
+
+    def with_headline(self) -> "EvalReport":
+        """This report with `headline` filled from its other fields."""
+        return self.model_copy(update={"headline": headline_of(self)})
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2) + "\n")
@@ -193,6 +201,28 @@ class EvalReport(_Model):
             raise InputError(f"{path}: no evaluation report there (run the evaluate stage)") from None
         except ValueError as e:
             raise InputError(f"{path}: not an avatarzoo evaluation report: {e}") from None
+
+
+def headline_of(report: EvalReport) -> dict[str, float]:
+    """Flat name -> value of what a card shows: held-out PSNR/SSIM (render, baseline,
+    frozen), per measurable region the live and frozen correlation and amplitude, fps.
+    Regions that are not measurable are left out rather than shown as a number."""
+    im = report.images
+    out: dict[str, float] = {}
+    for prefix, m in (("", im.render), ("baseline_", im.baseline), ("frozen_", im.frozen)):
+        for k in ("psnr_full", "ssim_full", "psnr_face", "ssim_face"):
+            out[prefix + k] = float(getattr(m, k))
+    if report.fidelity is not None:
+        for r in report.fidelity.regions:
+            if r.measurable and r.live is not None:
+                out[f"{r.region}_corr"] = r.live.corr
+                out[f"{r.region}_amplitude"] = r.live.amplitude
+                if r.frozen is not None:
+                    out[f"{r.region}_frozen_corr"] = r.frozen.corr
+                    out[f"{r.region}_frozen_amplitude"] = r.frozen.amplitude
+    if report.speed is not None:
+        out["render_fps"] = report.speed.fps
+    return out
 
 
 # --- printing ----------------------------------------------------------------------
