@@ -76,7 +76,7 @@ def _r2_text(r2: dict[str, float | None]) -> str:
     return f"overall {fmt(r2[OVERALL])}" + (f"; {regions}" if regions else "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare fields explicitly
 class LinearMap:
     """`apply(x) = x @ weight + bias`, from `source` codes to `target` codes.
 
