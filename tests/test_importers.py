@@ -35,7 +35,12 @@ class NotData:
 
 
 def write_frame(
-    folder: Path, frame_id: int, *, tensors: bool = False, name: str | None = None, **overrides: object
+    folder: Path,
+    frame_id: int,
+    *,
+    tensors: bool = False,
+    name: str | None = None,
+    **overrides: object,
 ) -> dict:
     """One `.frame` file laid out like metrical-tracker's `save_checkpoint` (numpy arrays,
     batch of one, zero-padded string frame_id)."""
@@ -56,7 +61,12 @@ def write_frame(
     }
     frame = {
         "flame": flame,
-        "camera": {"R": f32(np.zeros((1, 6))), "t": f32(np.zeros((1, 3))), "fl": f32([[9.0]]), "pp": f32(np.zeros((1, 2)))},
+        "camera": {
+            "R": f32(np.zeros((1, 6))),
+            "t": f32(np.zeros((1, 3))),
+            "fl": f32([[9.0]]),
+            "pp": f32(np.zeros((1, 2))),
+        },
         "opencv": opencv,
         "img_size": np.array([512, 512]),
         "frame_id": str(frame_id).zfill(5),
@@ -84,7 +94,9 @@ def test_metrical_reads_frames_as_written(tmp_path: Path) -> None:
     np.testing.assert_allclose(result.expression[3], want, rtol=1e-6)
     np.testing.assert_allclose(result.time, [0.0, 0.04, 0.08, 0.2])
     assert result.time.dtype == np.float64
-    assert result.pose is not None and result.pose.shape == (4, 4, 4) and result.pose_kind == "rigid"
+    assert (
+        result.pose is not None and result.pose.shape == (4, 4, 4) and result.pose_kind == "rigid"
+    )
     np.testing.assert_allclose(result.pose[3, :3, :3], frames[3]["opencv"]["R"][0], atol=1e-7)
     np.testing.assert_allclose(result.pose[3, :3, 3], frames[3]["opencv"]["t"][0], atol=1e-7)
     np.testing.assert_array_equal(result.pose[:, 3], np.tile([0, 0, 0, 1], (4, 1)))
@@ -115,7 +127,9 @@ def test_metrical_refuses_object_arrays(tmp_path: Path) -> None:
 
 def test_metrical_wrong_shape_names_file_and_key(tmp_path: Path) -> None:
     write_frame(tmp_path, 7, flame__exp=np.zeros((1, 50), np.float32))
-    with pytest.raises(InputError, match=r"00007\.frame: 'flame\.exp' has shape \[50\], expected \[100\]"):
+    with pytest.raises(
+        InputError, match=r"00007\.frame: 'flame\.exp' has shape \[50\], expected \[100\]"
+    ):
         import_tracking("metrical-tracker", tmp_path, fps=25)
 
 
@@ -209,7 +223,10 @@ def test_bfm_errors_name_the_file(tmp_path: Path) -> None:
     write_track_params(tmp_path / "c.pt", meta=NotData())
     with pytest.raises(InputError, match=r"c\.pt: refused"):
         import_tracking("ad-nerf-bfm", tmp_path / "c.pt", fps=25)
-    with pytest.raises(InputError, match=r"nothing: no such file or directory \(expected AD-NeRF's track_params\.pt"):
+    with pytest.raises(
+        InputError,
+        match=r"nothing: no such file or directory \(expected AD-NeRF's track_params\.pt",
+    ):
         import_tracking("ad-nerf-bfm", tmp_path / "nothing", fps=25)
 
 
@@ -219,7 +236,13 @@ HEADER = ["Timecode", "BlendShapeCount"] + [n[0].upper() + n[1:] for n in ARKIT_
 HEADER += [*HEAD_COLUMNS, *EYE_COLUMNS]
 
 
-def write_csv(path: Path, timecodes: list[str], *, header: list[str] = HEADER, rows: list[list[str]] | None = None) -> np.ndarray:
+def write_csv(
+    path: Path,
+    timecodes: list[str],
+    *,
+    header: list[str] = HEADER,
+    rows: list[list[str]] | None = None,
+) -> np.ndarray:
     """A Live Link Face take; blendshape k of row i is (i + k / 100) / 10. Returns [N, 52]."""
     values = np.array([[(i + k / 100) / 10 for k in range(52)] for i in range(len(timecodes))])
     if rows is None:
@@ -283,7 +306,11 @@ def test_parse_timecode(text: str, fps: float, seconds: float) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("12:00:00", "HH:MM:SS:FF"), ("12:61:00:00", "out of range"), ("12:00:00:30", "not below fps 30")],
+    [
+        ("12:00:00", "HH:MM:SS:FF"),
+        ("12:61:00:00", "out of range"),
+        ("12:00:00:30", "not below fps 30"),
+    ],
 )
 def test_parse_timecode_rejects(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -302,7 +329,9 @@ def _malformed(tmp_path: Path, line: int, column: int, cell: str) -> Path:
 
 def test_malformed_csv_errors_name_file_line_and_column(tmp_path: Path) -> None:
     path = _malformed(tmp_path, 4, 19, "oops")  # Timecode, BlendShapeCount, 17 shapes, JawOpen
-    with pytest.raises(InputError, match=r"m\.csv:4: column 20 'JawOpen': expected a number, got 'oops'"):
+    with pytest.raises(
+        InputError, match=r"m\.csv:4: column 20 'JawOpen': expected a number, got 'oops'"
+    ):
         import_tracking("arkit-csv", path, fps=60)
     path = _malformed(tmp_path, 3, 0, "0:00:00")
     with pytest.raises(InputError, match=r"m\.csv:3: column 1 'Timecode': expected HH:MM:SS:FF"):
@@ -365,7 +394,10 @@ def test_resample_interpolates_linearly() -> None:
 
 def test_resample_refuses_times_outside_the_import() -> None:
     source = _tracking(np.arange(10) / 25)
-    with pytest.raises(InputError, match=r"x\.pt: the imported tracking covers 0\.000\.\.0\.360 s .* needs 0\.000\.\.1\.000 s"):
+    with pytest.raises(
+        InputError,
+        match=r"x\.pt: the imported tracking covers 0\.000\.\.0\.360 s .* needs 0\.000\.\.1\.000 s",
+    ):
         resample(source, np.linspace(0, 1, 5))
     # Within half a frame of the ends the end sample is held.
     out = resample(source, np.array([-0.015, 0.375]))
@@ -374,9 +406,13 @@ def test_resample_refuses_times_outside_the_import() -> None:
 
 def test_imported_tracking_checks_shapes() -> None:
     with pytest.raises(ValueError, match=r"expression: expected float32 array \[2, 79\]"):
-        ImportedTracking("bfm-79", np.zeros((2, 80), np.float32), np.arange(2.0), None, None, Path("x"))
+        ImportedTracking(
+            "bfm-79", np.zeros((2, 80), np.float32), np.arange(2.0), None, None, Path("x")
+        )
     with pytest.raises(InputError, match="must strictly increase"):
-        ImportedTracking("bfm-79", np.zeros((2, 79), np.float32), np.zeros(2), None, None, Path("x"))
+        ImportedTracking(
+            "bfm-79", np.zeros((2, 79), np.float32), np.zeros(2), None, None, Path("x")
+        )
 
 
 def test_import_tracking_entry_point() -> None:

@@ -14,7 +14,10 @@ from avatarzoo.spaces import ExpressionSpace, get_space
 from avatarzoo.spaces.linear_map import OVERALL, LinearMap, fit_linear_map
 
 SOURCE = ExpressionSpace(
-    name="src-6", dim=6, channels=tuple(f"s{i}" for i in range(6)), regions={"residual": tuple(range(6))}
+    name="src-6",
+    dim=6,
+    channels=tuple(f"s{i}" for i in range(6)),
+    regions={"residual": tuple(range(6))},
 )
 TARGET = ExpressionSpace(
     name="tgt-4",
@@ -24,7 +27,9 @@ TARGET = ExpressionSpace(
 )
 
 
-def _paired(n: int, noise: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _paired(
+    n: int, noise: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Smooth source codes (like tracked motion) on very different scales, and a known
     affine target plus noise. The last target channel is constant."""
     rng = np.random.default_rng(seed)
@@ -72,9 +77,15 @@ def test_holdout_is_the_tail_and_the_map_is_refitted_on_all_frames() -> None:
     y_shifted[-60:, 0] += 5.0  # the tail behaves differently
     m = fit_linear_map(x, y_shifted, source_space=SOURCE, target_space=TARGET, ridge=1e-3)
     assert m.report is not None and m.report.r2_holdout["mouth"] < 0.5  # the tail was not seen
-    full = fit_linear_map(x, y_shifted, source_space=SOURCE, target_space=TARGET, ridge=1e-3, holdout=0)
+    full = fit_linear_map(
+        x, y_shifted, source_space=SOURCE, target_space=TARGET, ridge=1e-3, holdout=0
+    )
     np.testing.assert_allclose(m.weight, full.weight, rtol=1e-5, atol=1e-6)
-    assert full.report is not None and full.report.n_holdout == 0 and "in-sample" in full.report.summary()
+    assert (
+        full.report is not None
+        and full.report.n_holdout == 0
+        and "in-sample" in full.report.summary()
+    )
 
 
 def test_ridge_shrinks_and_handles_collinear_inputs() -> None:
@@ -83,8 +94,13 @@ def test_ridge_shrinks_and_handles_collinear_inputs() -> None:
     loose = fit_linear_map(x, y, source_space=SOURCE, target_space=TARGET, ridge=0.0)
     heavy = fit_linear_map(x, y, source_space=SOURCE, target_space=TARGET, ridge=10.0)
     assert np.all(np.isfinite(loose.weight))
-    np.testing.assert_allclose(loose.weight[0], loose.weight[5], rtol=1e-4, atol=1e-6)  # min-norm split
-    assert np.abs(heavy.weight * x.std(0)[:, None]).sum() < np.abs(loose.weight * x.std(0)[:, None]).sum()
+    np.testing.assert_allclose(
+        loose.weight[0], loose.weight[5], rtol=1e-4, atol=1e-6
+    )  # min-norm split
+    assert (
+        np.abs(heavy.weight * x.std(0)[:, None]).sum()
+        < np.abs(loose.weight * x.std(0)[:, None]).sum()
+    )
 
 
 def test_apply_shapes_and_constant_source_channels() -> None:
@@ -94,13 +110,17 @@ def test_apply_shapes_and_constant_source_channels() -> None:
     np.testing.assert_array_equal(m.weight[2], 0)
     out = m.apply(x[:7])
     assert out.shape == (7, 4) and out.dtype == np.float32
-    with pytest.raises(ValueError, match=r"x: expected \[N, 6\] codes in 'src-6', got shape \[7, 5\]"):
+    with pytest.raises(
+        ValueError, match=r"x: expected \[N, 6\] codes in 'src-6', got shape \[7, 5\]"
+    ):
         m.apply(x[:7, :5])
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0.0, 1.0))
-def test_affine_relations_are_recovered_exactly_without_noise(seed: int, ridge_scale: float) -> None:
+def test_affine_relations_are_recovered_exactly_without_noise(
+    seed: int, ridge_scale: float
+) -> None:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(60, 6)) * rng.uniform(0.01, 100, size=6)
     y = x @ rng.normal(size=(6, 4)) + rng.normal(size=4)
@@ -137,7 +157,9 @@ def test_registered_spaces_by_name() -> None:
 
 def test_input_errors() -> None:
     x, y, _, _ = _paired(50, noise=0.0)
-    with pytest.raises(SpaceError, match=r"source: shape \[50, 5\], but space 'src-6' has 6 channels"):
+    with pytest.raises(
+        SpaceError, match=r"source: shape \[50, 5\], but space 'src-6' has 6 channels"
+    ):
         fit_linear_map(x[:, :5], y, source_space=SOURCE, target_space=TARGET, ridge=0)
     with pytest.raises(InputError, match="source has 50 frames, target 40"):
         fit_linear_map(x, y[:40], source_space=SOURCE, target_space=TARGET, ridge=0)

@@ -62,7 +62,7 @@ class FitReport:
     r2_train: dict[str, float | None]
 
     def summary(self) -> str:
-        """One line, e.g. 'R² on the held-out last 120 frames: overall 0.81; mouth 0.90, ...'."""
+        """One line: 'R² on the held-out last 120 frames: overall 0.81; mouth 0.90, ...'."""
         if not self.n_holdout:
             return f"R² in-sample ({self.n_train} frames, none held out): {_r2_text(self.r2_train)}"
         return f"R² on the held-out last {self.n_holdout} frames: {_r2_text(self.r2_holdout)}"
@@ -193,7 +193,9 @@ def fit_linear_map(
         SpaceError: codes whose width does not match their space.
         InputError: too few frames, or a non-finite value (naming the frame).
     """
-    spaces = [s if isinstance(s, ExpressionSpace) else get_space(s) for s in (source_space, target_space)]
+    spaces = [
+        s if isinstance(s, ExpressionSpace) else get_space(s) for s in (source_space, target_space)
+    ]
     x = _codes(source, "source", spaces[0])
     y = _codes(target, "target", spaces[1])
     if len(x) != len(y):
@@ -213,12 +215,16 @@ def fit_linear_map(
         n_train=n_train,
         n_holdout=n_holdout,
         ridge=float(ridge),
-        r2_holdout=_region_r2(y[n_train:], x[n_train:] @ weight + bias, spaces[1]) if n_holdout else {},
+        r2_holdout=_region_r2(y[n_train:], x[n_train:] @ weight + bias, spaces[1])
+        if n_holdout
+        else {},
         r2_train=_region_r2(y[:n_train], x[:n_train] @ weight + bias, spaces[1]),
     )
     if n_holdout:
         weight, bias = _ridge(x, y, ridge)
-    return LinearMap(spaces[0], spaces[1], weight.astype(np.float32), bias.astype(np.float32), report)
+    return LinearMap(
+        spaces[0], spaces[1], weight.astype(np.float32), bias.astype(np.float32), report
+    )
 
 
 def _codes(array: np.ndarray, name: str, space: ExpressionSpace) -> np.ndarray:
@@ -230,7 +236,9 @@ def _codes(array: np.ndarray, name: str, space: ExpressionSpace) -> np.ndarray:
         )
     bad = np.flatnonzero(~np.all(np.isfinite(a), axis=1))
     if len(bad):
-        raise InputError(f"{name}: frame {bad[0]} holds a non-finite value ({len(bad)} such frames)")
+        raise InputError(
+            f"{name}: frame {bad[0]} holds a non-finite value ({len(bad)} such frames)"
+        )
     return a
 
 

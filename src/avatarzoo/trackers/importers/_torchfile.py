@@ -4,7 +4,8 @@ Every file is loaded with `torch.load(path, weights_only=True)`. metrical-tracke
 numpy arrays, not tensors, so numpy's array reconstruction (`ndarray`, `dtype`,
 `multiarray._reconstruct`/`scalar`, under both the numpy 1.x and 2.x module names) is
 allow-listed for that call, with the numeric dtype classes (not `object`); these
-rebuild plain arrays from bytes and call no other code. Anything else a file needs (a pickled class, a function) is refused.
+rebuild plain arrays from bytes and call no other code. Anything else a file needs (a
+pickled class, a function, an object array) is refused.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from avatarzoo.errors import InputError
-
 
 _NUMERIC_DTYPES = (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
@@ -103,9 +103,7 @@ def read_array(
         want is not None and got != want for got, want in zip(array.shape, shape)
     ):
         want_text = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
-        raise InputError(
-            f"{source}: '{key}' has shape {list(array.shape)}, expected {want_text}"
-        )
+        raise InputError(f"{source}: '{key}' has shape {list(array.shape)}, expected {want_text}")
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
         bad = np.argwhere(~np.isfinite(array))[0].tolist()

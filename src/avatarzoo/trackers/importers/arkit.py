@@ -67,7 +67,9 @@ def _header_index(header: list[str], file: Path) -> dict[str, int]:
     index = {name.strip().lower(): j for j, name in enumerate(header)}
     missing = [n for n in (TIMECODE, *ARKIT_BLENDSHAPES) if n.lower() not in index]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         raise InputError(
             f"{file}:1: the header lacks {shown}; expected a Live Link Face CSV"
             " (Timecode, BlendShapeCount, the 52 ARKit blendshapes, HeadYaw, ...)"
@@ -126,7 +128,9 @@ def read(path: Path, *, fps: float) -> ImportedTracking:
         pose_kind = "rotation"
         extras["head_yaw_pitch_roll"] = ypr.astype(np.float32)
     if all(n in by_name for n in EYE_COLUMNS):
-        extras["eye_yaw_pitch_roll"] = np.stack([by_name[n] for n in EYE_COLUMNS], 1).astype(np.float32)
+        extras["eye_yaw_pitch_roll"] = np.stack([by_name[n] for n in EYE_COLUMNS], 1).astype(
+            np.float32
+        )
     seconds = np.asarray(times, dtype=np.float64)
     return ImportedTracking(
         space=SPACE,

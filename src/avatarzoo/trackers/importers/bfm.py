@@ -48,7 +48,9 @@ def read(path: Path, *, fps: float) -> ImportedTracking:
     file = path / FILE_NAME if path.is_dir() else path
     payload = load_torch_file(file)
     if not isinstance(payload, dict):
-        raise InputError(f"{file}: expected a dict (AD-NeRF track_params), got {type(payload).__name__}")
+        raise InputError(
+            f"{file}: expected a dict (AD-NeRF track_params), got {type(payload).__name__}"
+        )
     exp = read_array(payload, "exp", (None, BFM_EXPRESSION_DIM), source=file)
     n = len(exp)
     euler = read_array(payload, "euler", (n, 3), source=file)

@@ -20,6 +20,7 @@ with ffmpeg's `fps` filter at `cfg.fps` (25 by default) and numbers them from 0.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -57,39 +58,58 @@ def _frame_id(payload: object, file: Path) -> int:
         ) from None
 
 
+class _Frame(NamedTuple):
+    frame_id: int
+    file: Path
+    code: np.ndarray  # [120]
+    rotation: np.ndarray  # [3, 3]
+    translation: np.ndarray  # [3]
+    K: np.ndarray  # [3, 3]
+    img_size: np.ndarray  # [2]
+
+
+def _read_frame(file: Path) -> _Frame:
+    payload = load_torch_file(file)
+    if not isinstance(payload, dict):
+        raise InputError(
+            f"{file}: expected a dict (metrical-tracker frame), got {type(payload).__name__}"
+        )
+    parts = [
+        read_array(payload, f"flame.{key}", (width,), source=file) for key, width, _ in FLAME_PARTS
+    ]
+    return _Frame(
+        frame_id=_frame_id(payload, file),
+        file=file,
+        code=np.concatenate(parts),
+        rotation=read_array(payload, "opencv.R", (3, 3), source=file),
+        translation=read_array(payload, "opencv.t", (3,), source=file),
+        K=read_array(payload, "opencv.K", (3, 3), source=file),
+        img_size=read_array(payload, "img_size", (2,), source=file),
+    )
+
+
 def read(path: Path, *, fps: float) -> ImportedTracking:
     """Read every `.frame` file under `path`; frames sort by `frame_id`.
 
     Returns: `flame` codes [N, 120], rigid pose [N, 4, 4], time `frame_id / fps`.
     """
-    rows: list[tuple[int, Path, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for file in frame_files(path):
-        payload = load_torch_file(file)
-        if not isinstance(payload, dict):
-            raise InputError(f"{file}: expected a dict (metrical-tracker frame), got {type(payload).__name__}")
-        code = np.concatenate(
-            [read_array(payload, f"flame.{key}", (width,), source=file) for key, width, _ in FLAME_PARTS]
-        )
-        rotation = read_array(payload, "opencv.R", (3, 3), source=file)
-        translation = read_array(payload, "opencv.t", (3,), source=file)
-        K = read_array(payload, "opencv.K", (3, 3), source=file)
-        img_size = read_array(payload, "img_size", (2,), source=file)
-        rows.append((_frame_id(payload, file), file, code, rigid(rotation[None], translation[None])[0], K, img_size))
+    frames = sorted((_read_frame(f) for f in frame_files(path)), key=lambda fr: fr.frame_id)
+    for a, b in zip(frames, frames[1:]):
+        if a.frame_id == b.frame_id:
+            raise InputError(f"{b.file}: frame_id {b.frame_id} again (also in {a.file.name})")
 
-    rows.sort(key=lambda row: row[0])
-    ids = [row[0] for row in rows]
-    for (a, file_a, *_), (b, file_b, *_) in zip(rows, rows[1:]):
-        if a == b:
-            raise InputError(f"{file_b}: frame_id {b} again (also in {file_a.name})")
+    def stack(field: str) -> np.ndarray:
+        return np.stack([getattr(fr, field) for fr in frames])
+
     return ImportedTracking(
         space=SPACE,
-        expression=np.stack([row[2] for row in rows]).astype(np.float32),
-        time=np.asarray(ids, dtype=np.float64) / fps,
-        pose=np.stack([row[3] for row in rows]).astype(np.float32),
+        expression=stack("code").astype(np.float32),
+        time=np.array([fr.frame_id for fr in frames], dtype=np.float64) / fps,
+        pose=rigid(stack("rotation"), stack("translation")).astype(np.float32),
         pose_kind="rigid",
         source=path,
         extras={
-            "K": np.stack([row[4] for row in rows]).astype(np.float32),
-            "img_size": np.stack([row[5] for row in rows]).astype(np.float32),
+            "K": stack("K").astype(np.float32),
+            "img_size": stack("img_size").astype(np.float32),
         },
     )

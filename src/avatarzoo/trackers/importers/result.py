@@ -17,7 +17,7 @@ from avatarzoo.spaces import get_space
 PoseKind = Literal["rigid", "rotation"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare fields explicitly
 class ImportedTracking:
     """Another tracker's output, read as written and put into avatarzoo's conventions.
 
