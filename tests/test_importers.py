@@ -428,3 +428,11 @@ def test_import_tracking_entry_point() -> None:
 def test_importing_the_package_does_not_import_torch() -> None:
     code = "import sys, avatarzoo.trackers.importers; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bfm_accepts_half_precision_and_grad_tensors(tmp_path: Path) -> None:
+    exp = torch.randn(6, 79, requires_grad=True)
+    write_track_params(tmp_path / "p.pt", exp=exp, euler=torch.zeros(6, 3, dtype=torch.bfloat16))
+    result = import_tracking("ad-nerf-bfm", tmp_path / "p.pt", fps=25)
+    np.testing.assert_allclose(result.expression, exp.detach().numpy())
+    np.testing.assert_allclose(result.pose[:, :3, :3], np.tile(np.diag([1.0, -1, -1]), (6, 1, 1)))

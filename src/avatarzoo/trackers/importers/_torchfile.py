@@ -92,7 +92,9 @@ def read_array(
             raise InputError(f"{source}: no '{key}' (at {where}: {has})")
         value = value[part]
     try:
-        array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        if hasattr(value, "detach"):  # a tensor (maybe bfloat16, which numpy lacks)
+            value = value.detach().cpu().double().numpy()
+        array = np.asarray(value)
     except (TypeError, RuntimeError) as e:
         raise InputError(f"{source}: '{key}' is not an array ({e})") from None
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
