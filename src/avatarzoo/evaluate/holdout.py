@@ -125,9 +125,9 @@ def evaluate_holdout(
     import torch
 
     log = log or logging.getLogger("avatarzoo")
-    n, s = frames.shape[0], frames.shape[1]
-    if frames.ndim != 4 or frames.shape[2] != s or frames.shape[3] != 3:
+    if frames.ndim != 4 or frames.shape[1] != frames.shape[2] or frames.shape[3] != 3:
         raise StageError(f"frames: expected [N, S, S, 3], got {frames.shape}")
+    n, s = frames.shape[0], frames.shape[1]
     m = n - holdout_start
     if holdout_start < 1 or m < 1:
         raise StageError(
