@@ -1,0 +1,79 @@
+"""Ingest + track throughput, peak RAM and body sway on a real recording (CPU).
+
+    python benchmarks/track_throughput.py [VIDEO] [--size 512] [--fps 25] [--out DIR]
+    /usr/bin/time -v python benchmarks/track_throughput.py   # peak RSS from the OS too
+
+Runs the two stages exactly as the build does (ingest_recording, then track_ingested)
+and prints one JSON object: frames, seconds per stage, end-to-end frames/s, peak RSS
+(ru_maxrss, which counts the memmap pages touched), the 1-minute load average before
+and after (the machine may be shared), neck-base sway, blink times. Previews land in
+--out (default: a temp dir that is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VIDEO = ROOT / "data" / "obama-address-20s.mp4"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("video", nargs="?", default=str(DEFAULT_VIDEO))
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--fps", type=float, default=25.0)
+    ap.add_argument("--duration", type=float, default=None)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    from avatarzoo.ingest.stage import ingest_recording
+    from avatarzoo.recipe.models import CropConfig, RecordingConfig
+    from avatarzoo.trackers.stage import track_ingested
+
+    out = Path(args.out or tempfile.mkdtemp(prefix="track-bench-"))
+    load_before = os.getloadavg()[0]
+    rec = RecordingConfig(video=Path(args.video).name, fps=args.fps, duration=args.duration,
+                          crop=CropConfig(size=args.size))
+    t0 = time.perf_counter()
+    meta = ingest_recording(Path(args.video), out / "ingest", recording=rec)
+    t1 = time.perf_counter()
+    tracking = track_ingested(out / "ingest", out / "track")
+    t2 = time.perf_counter()
+    summary = json.loads((out / "track" / "track.json").read_text())
+    n = meta["n_frames"]
+    result = {
+        "video": Path(args.video).name,
+        "frames": n,
+        "clip_seconds": n / args.fps,
+        "size": args.size,
+        "ingest_s": round(t1 - t0, 2),
+        "track_s": round(t2 - t1, 2),
+        "total_s": round(t2 - t0, 2),
+        "fps_end_to_end": round(n / (t2 - t0), 1),
+        "realtime_factor": round((n / args.fps) / (t2 - t0), 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "load_avg_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "crop_box": meta["crop_box"],
+        "missing_faces": summary["missing_frames"],
+        "body": summary["body"],
+        "blinks_s": summary.get("blinks_s"),
+        "out": str(out),
+    }
+    json.dump(result, sys.stdout, indent=2)
+    print()
+    del tracking
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Stage `track` (tracker kind `mediapipe`), and `track_video` for `avatarzoo track`.
+
+Reads the ingest output (`frames.npy` memmap, `time.npy`, `ingest.json`), writes
+`tracking.safetensors` (docs/ARCHITECTURE.md, "track output"), `contact_sheet.png`,
+`channels.png` and `track.json` (a summary: missing frames, body sway, timings).
+The subject's canonical face and expression basis are fitted on the training frames
+only (`[0, holdout_start)`); held-out frames are tracked with them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time as _time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from avatarzoo.errors import StageError
+from avatarzoo.trackers.tracking import Tracking
+
+if TYPE_CHECKING:
+    from avatarzoo.recipe.models import MediapipeTrackerConfig
+    from avatarzoo.stages.context import StageContext
+
+
+def run(ctx: "StageContext") -> None:
+    config = ctx.recipe.tracker
+    if config.kind != "mediapipe":
+        raise StageError(f"avatarzoo.trackers.stage runs tracker kind 'mediapipe', the recipe has '{config.kind}'")
+    track_ingested(ctx.inputs["ingest"], ctx.out, config=config, progress=ctx.progress, log=ctx.log)
+
+
+def track_ingested(
+    ingest_dir: Path,
+    out: Path,
+    *,
+    config: "MediapipeTrackerConfig | None" = None,
+    progress=None,
+    log: logging.Logger | None = None,
+) -> Tracking:
+    """Track an ingest output directory into `out`; returns the Tracking."""
+    from avatarzoo.trackers.mediapipe import track_frames
+    from avatarzoo.trackers.preview import channel_plot, contact_sheet
+
+    ingest_dir, out = Path(ingest_dir), Path(out)
+    log = log or logging.getLogger("avatarzoo.trackers")
+    meta = json.loads((ingest_dir / "ingest.json").read_text())
+    frames = np.load(ingest_dir / "frames.npy", mmap_mode="r")
+    time = np.load(ingest_dir / "time.npy")
+    source = meta.get("source", {}).get("file", str(ingest_dir))
+    started = _time.perf_counter()
+    tracking = track_frames(
+        frames, fps=float(meta["fps"]), config=config, progress=progress,
+        fit_until=int(meta["holdout_start"]), time=time, source=source,
+    )
+    seconds = _time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    tracking.save(out / "tracking.safetensors")
+    contact_sheet(frames, tracking, out / "contact_sheet.png")
+    channel_plot(tracking, out / "channels.png", holdout_start=int(meta["holdout_start"]))
+    summary = summarize(tracking, holdout_start=int(meta["holdout_start"]), size=int(meta["size"]))
+    summary["track_seconds"] = seconds
+    summary["track_fps"] = len(tracking) / seconds if seconds > 0 else None
+    from avatarzoo.stages.files import atomic_write_json
+
+    atomic_write_json(out / "track.json", summary)
+    log.info("tracked %d frames in %.1f s (%.1f frames/s); face missing in %d; neck base sway %.1f px (std), "
+             "train vs held-out mean %.1f px", len(tracking), seconds, summary["track_fps"] or 0,
+             summary["missing_frames"], summary["body"]["neck_base_std_px"], summary["body"]["train_vs_holdout_px"])
+    return tracking
+
+
+def summarize(tracking: Tracking, *, holdout_start: int, size: int) -> dict:
+    """Numbers a person checks first: missing faces, body sway (crop px), blink rate."""
+    from avatarzoo.trackers.mediapipe import missing_ranges
+
+    body = tracking.body.astype(np.float64)
+    neck = body[:, tracking.body_names.index("neck_base")] if "neck_base" in tracking.body_names else body.mean(axis=1)
+    h = max(1, min(holdout_start, len(tracking) - 1))
+    shift = float(np.linalg.norm(neck[:h].mean(axis=0) - neck[h:].mean(axis=0))) if h < len(tracking) else 0.0
+    summary = {
+        "frames": len(tracking),
+        "missing_frames": int((~tracking.valid).sum()),
+        "missing_ranges_s": missing_ranges(tracking.valid, tracking.time),
+        "body": {
+            "crop_size": size,
+            "neck_base_std_px": float(np.linalg.norm(neck.std(axis=0))),
+            "neck_base_range_px": [float(v) for v in np.ptp(neck, axis=0)],
+            "train_vs_holdout_px": shift,
+            "pose_frames_with_shoulders": int(tracking.extras.get("body_valid", np.ones(1, bool)).sum()),
+        },
+    }
+    try:
+        from scipy.signal import find_peaks
+
+        s = tracking.space
+        blink = tracking.expression[:, [s.channel("blink_left"), s.channel("blink_right")]].mean(axis=1)
+        peaks, _ = find_peaks(blink, height=0.35, distance=5)
+        summary["blinks_s"] = [round(float(tracking.time[p]), 2) for p in peaks]
+    except Exception:  # another space, or no scipy: the summary is a convenience
+        pass
+    return summary
+
+
+def track_video(video: Path, out: Path, *, fps: float = 25.0, size: int = 512, config=None, progress=None, log=None) -> Tracking:
+    """`avatarzoo track VIDEO -o DIR`: ingest into a temporary directory, track, and
+    write tracking.safetensors + previews (+ track.json, ingest.json) into `out`."""
+    from avatarzoo.ingest.stage import ingest_recording
+    from avatarzoo.recipe.models import CropConfig, RecordingConfig
+
+    video, out = Path(video), Path(out)
+    recording = RecordingConfig(video=video.name, fps=fps, crop=CropConfig(size=size), holdout=0.0)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".ingest-", dir=out) as tmp:
+        ingest_recording(video, Path(tmp), recording=recording, progress=progress, log=log)
+        tracking = track_ingested(Path(tmp), out, config=config, progress=progress, log=log)
+        (out / "ingest.json").write_bytes((Path(tmp) / "ingest.json").read_bytes())
+    return tracking
