@@ -116,12 +116,16 @@ def test_headline_channels_pick_blink_brow_raise_and_opening_by_name():
 
 
 def test_measurability_rule_says_why():
-    rule = MeasurabilityRule(min_std_ratio=0.3, min_std=1e-4, min_frames=10)
-    assert fid.measurability(0.05, 0.1, 50, rule) == (True, "")
-    ok, why = fid.measurability(0.02, 0.1, 50, rule)  # a window 5× calmer than the clip
-    assert not ok and "0.3 × clip std 0.1" in why
+    rule = MeasurabilityRule(min_std_ratio=0.5, min_std=1e-4, min_frames=10)
+    assert fid.measurability(0.15, 0.16, 50, rule) == (True, "")  # a window with a blink
+    ok, why = fid.measurability(0.04, 0.16, 50, rule)  # a window without one
+    assert not ok and "0.5 × clip std 0.16" in why
     assert not fid.measurability(0.0, 0.0, 50, rule)[0]
-    assert "only 5 frames" in fid.measurability(0.05, 0.1, 5, rule)[1]
+    assert "only 5 frames" in fid.measurability(0.15, 0.16, 5, rule)[1]
+    # A clip without any blink: the ratio passes, the space's floor does not.
+    assert rule.floor("face-64") == 0.05 and rule.floor("flame") == 1e-4
+    ok, why = fid.measurability(0.034, 0.04, 50, rule, floor=rule.floor("face-64"))
+    assert not ok and "floor 0.05" in why
 
 
 def test_compare_scores_live_against_frozen_and_flags_a_still_window():

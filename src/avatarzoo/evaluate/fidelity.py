@@ -88,13 +88,15 @@ def _std(x: np.ndarray, mask: np.ndarray) -> float:
 
 
 def measurability(
-    std_window: float, std_clip: float, frames: int, rule: MeasurabilityRule
+    std_window: float, std_clip: float, frames: int, rule: MeasurabilityRule, *, floor: float | None = None
 ) -> tuple[bool, str]:
-    """(measurable, reason) for one channel under `rule`."""
+    """(measurable, reason) for one channel under `rule`; `floor` (default rule.min_std)
+    is the absolute std floor of the channel's space (`rule.floor(space.name)`)."""
+    floor = rule.min_std if floor is None else floor
     if frames < rule.min_frames:
         return False, f"only {frames} frames with a face on both sides (need {rule.min_frames})"
-    if std_window < rule.min_std:
-        return False, f"ground truth flat in the window (std {std_window:.2g} < {rule.min_std:g})"
+    if std_window < floor:
+        return False, f"ground truth nearly still in the window (std {std_window:.3g} < floor {floor:g})"
     if std_window < rule.min_std_ratio * std_clip:
         return False, (
             f"ground truth barely moves in the window: std {std_window:.3g} <"
@@ -153,12 +155,13 @@ def compare(
         stored = _check("stored", stored, (m, d))
 
     both = gt_valid & live_valid
+    floor = rule.floor(space.name)
     regions: list[RegionFidelity] = []
     for region, head in headline_channels(space).items():
         channels: list[ChannelFidelity] = []
         for i in space.indices(region):  # type: ignore[arg-type]
             sw, sc = _std(gt[:, i], gt_valid), _std(clip[:, i], clip_valid)
-            ok, reason = measurability(sw, sc, int(both.sum()), rule)
+            ok, reason = measurability(sw, sc, int(both.sum()), rule, floor=floor)
             channels.append(
                 ChannelFidelity(
                     name=space.channels[i],
@@ -192,7 +195,7 @@ def compare(
 
         reason = ""
         if not scored:  # one message in the region's own (mean) numbers where they say it
-            ok, reason = measurability(sw, sc, int(both.sum()), rule)
+            ok, reason = measurability(sw, sc, int(both.sum()), rule, floor=floor)
             if ok:
                 reason = "; ".join(f"{c.name}: {c.reason}" for c in headline)
         regions.append(
