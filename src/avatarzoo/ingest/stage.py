@@ -2,7 +2,7 @@
 audio.npy, ingest.json (docs/ARCHITECTURE.md, "ingest output").
 
 Two lazy passes over the video, never holding more than a few frames:
-1. count the resampled frames and measure face and shoulder extents on a dozen frames
+1. count the resampled frames and measure face and shoulder extents on 8 frames
    spread over the clip -> the one static crop (the camera is static);
 2. crop + resize every frame into the `frames.npy` memmap while a worker thread runs
    selfie segmentation into `masks.npy`.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Progress = Callable[..., Iterator]
-N_CROP_SAMPLES = 12  # frames measured (face mesh + pose, static mode) to choose the crop
+N_CROP_SAMPLES = 8  # frames measured (face mesh + pose, static mode) to choose the crop
 _PIPELINE_DEPTH = 4  # frames in flight between decoding and segmentation
 
 
@@ -85,7 +85,7 @@ def ingest_recording(
     info = probe(video)
     span = dict(fps=fps, start=recording.start, duration=recording.duration)
 
-    # Pass 1: exact frame count and times; a dozen frames spread over the clip for the
+    # Pass 1: exact frame count and times; 8 frames spread over the clip for the
     # crop (where the container declares a duration, else a second partial pass).
     expected = _expected_frames(info.duration, recording)
     wanted = frozenset(np.linspace(0, expected - 1, min(expected, N_CROP_SAMPLES)).round().astype(int).tolist())

@@ -18,6 +18,7 @@ import numpy as np
 from avatarzoo.errors import InputError
 
 _EPS = 1e-6  # seconds; timestamp rounding of containers
+_NOT_VIDEO = {"tty", "image2", "ansi"}  # FFmpeg demuxers that open text and still images
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,17 @@ def _open(path: Path):
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as e:
-        raise InputError(f"{path}: not a readable video file ({_reason(e)})") from None
+        raise InputError(
+            f"{path}: not a readable video file ({_reason(e)}); not a video, or a truncated or corrupt one"
+        ) from None
+    kind = container.format.name
+    if kind in _NOT_VIDEO or kind.endswith("_pipe"):
+        container.close()
+        what = "a text file" if kind == "tty" else f"an image ({kind.removesuffix('_pipe')})"
+        raise InputError(f"{path}: not a video file: FFmpeg reads it as {what}; expected a video recording")
     if not container.streams.video:
         container.close()
-        raise InputError(f"{path}: has no video stream (is it an audio or image file?)")
+        raise InputError(f"{path}: has no video stream (is it an audio file?); expected a video recording")
     return container
 
 
@@ -217,7 +225,7 @@ def iter_frames(
         if n_source == 0:
             raise InputError(f"{path}: the video stream has no decodable frames (empty or truncated video)")
         raise InputError(f"{path}: no frames at or after start = {start:.2f} s")
-    stop = held[0] + max(held_dur, period) - _EPS  # the last frame shows for its duration
+    stop = held[0] + (held_dur or period) - _EPS  # the last frame shows for its duration
     while tick() < stop and (end is None or tick() < end):
         held, img = emit(held)
         yield tick(), img
