@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=25.0)
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--body-stride", type=int, default=None, help="Pose on every k-th frame (default: the tracker's)")
     args = ap.parse_args()
 
     from avatarzoo.ingest.stage import ingest_recording
@@ -46,7 +47,7 @@ def main() -> None:
     t0 = time.perf_counter()
     meta = ingest_recording(Path(args.video), out / "ingest", recording=rec)
     t1 = time.perf_counter()
-    tracking = track_ingested(out / "ingest", out / "track")
+    tracking = track_ingested(out / "ingest", out / "track", body_stride=args.body_stride)
     t2 = time.perf_counter()
     summary = json.loads((out / "track" / "track.json").read_text())
     n = meta["n_frames"]

@@ -9,7 +9,7 @@ frame and interpolate (shoulders sway slowly: < 2 Hz).
 Pose shoulders are noisy: on the Obama clip (shoulders at the frame's edges, under a
 suit) they jump ~4 px (std, 512² crop) from frame to frame, and the model's estimate
 depends on its tracking state (every frame vs every 2nd frame: 3-4 px apart on average
-after smoothing). So the body gets its own, stronger smoothing than the face: a
+after smoothing, as far apart as the 1 Hz low-passed track is from the raw one). So the body gets its own, stronger smoothing than the face: a
 zero-phase low-pass at `BODY_CUTOFF` Hz (One-Euro with beta 0), which keeps the sway
 (< 1 Hz) and drops the jitter.
 Shapes: B = 3 body points (BODY_NAMES), H x W frame.

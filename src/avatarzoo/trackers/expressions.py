@@ -42,13 +42,15 @@ CHEEK_APPLE = {"right": [50, 101], "left": [280, 330]}
 NOSE_WING = {"right": [49, 129], "left": [279, 358]}
 
 # Nominal full-action range of each raw ratio (in E or eye widths); blink's comes from data.
+# Set so that a talking subject (the Obama clip) spans about -1..1 where the face
+# moves a lot (mouth, jaw) and less where it moves little (his brows: +-0.2).
 _SCALE = {
-    "brow_raise": 0.05, "brow_inner_raise": 0.05, "brow_outer_raise": 0.05, "brow_furrow": 0.03,
+    "brow_raise": 0.05, "brow_inner_raise": 0.05, "brow_outer_raise": 0.05, "brow_furrow": 0.04,
     "blink": 1.0, "squint": 0.08, "gaze_x": 0.1, "gaze_y": 0.1,
-    "mouth_open": 0.2, "mouth_width": 0.1, "mouth_corner_up": 0.05, "mouth_stretch": 0.05,
-    "mouth_pucker": 0.05, "upper_lip_raise": 0.03, "lower_lip_depress": 0.03, "lip_press": 0.03,
-    "mouth_shift": 0.05, "jaw_open": 0.15, "jaw_sideways": 0.05, "jaw_forward": 0.05,
-    "cheek_puff": 0.03, "cheek_raise": 0.03, "nose_sneer": 0.02,
+    "mouth_open": 0.2, "mouth_width": 0.15, "mouth_corner_up": 0.05, "mouth_stretch": 0.08,
+    "mouth_pucker": 0.05, "upper_lip_raise": 0.05, "lower_lip_depress": 0.1, "lip_press": 0.1,
+    "mouth_shift": 0.05, "jaw_open": 0.15, "jaw_sideways": 0.05, "jaw_forward": 0.08,
+    "cheek_puff": 0.04, "cheek_raise": 0.03, "nose_sneer": 0.03,
 }
 
 

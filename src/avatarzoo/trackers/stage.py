@@ -40,9 +40,10 @@ def track_ingested(
     config: "MediapipeTrackerConfig | None" = None,
     progress=None,
     log: logging.Logger | None = None,
+    body_stride: int | None = None,
 ) -> Tracking:
     """Track an ingest output directory into `out`; returns the Tracking."""
-    from avatarzoo.trackers.mediapipe import track_frames
+    from avatarzoo.trackers.mediapipe import BODY_STRIDE, track_frames
     from avatarzoo.trackers.preview import channel_plot, contact_sheet
 
     ingest_dir, out = Path(ingest_dir), Path(out)
@@ -55,6 +56,7 @@ def track_ingested(
     tracking = track_frames(
         frames, fps=float(meta["fps"]), config=config, progress=progress,
         fit_until=int(meta["holdout_start"]), time=time, source=source,
+        body_stride=body_stride or BODY_STRIDE,
     )
     seconds = _time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
@@ -105,14 +107,26 @@ def summarize(tracking: Tracking, *, holdout_start: int, size: int) -> dict:
     return summary
 
 
-def track_video(video: Path, out: Path, *, fps: float = 25.0, size: int = 512, config=None, progress=None, log=None) -> Tracking:
+def track_video(
+    video: Path,
+    out: Path,
+    *,
+    fps: float = 25.0,
+    size: int = 512,
+    config=None,
+    start: float = 0.0,
+    duration: float | None = None,
+    progress=None,
+    log=None,
+) -> Tracking:
     """`avatarzoo track VIDEO -o DIR`: ingest into a temporary directory, track, and
     write tracking.safetensors + previews (+ track.json, ingest.json) into `out`."""
     from avatarzoo.ingest.stage import ingest_recording
     from avatarzoo.recipe.models import CropConfig, RecordingConfig
 
     video, out = Path(video), Path(out)
-    recording = RecordingConfig(video=video.name, fps=fps, crop=CropConfig(size=size), holdout=0.0)
+    recording = RecordingConfig(video=video.name, fps=fps, start=start, duration=duration,
+                                crop=CropConfig(size=size), holdout=0.0)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ingest-", dir=out) as tmp:
         ingest_recording(video, Path(tmp), recording=recording, progress=progress, log=log)
