@@ -8,9 +8,11 @@ once its transmittance would fall to 1e-4 or below. Differentiable in every floa
 input (the binning itself is piecewise constant and runs without grad).
 
 Speed on CPU comes from the tiles: each tile composites only the Gaussians whose
-3.33σ box touches it, padded to the largest tile's count K (optionally capped at the
-`max_per_tile` front-most), as one batched [tiles, 256 px, K] computation with a
-cumsum of log-transmittance instead of a per-Gaussian loop.
+3.33σ box touches it (optionally only the `max_per_tile` front-most), as batched
+[tiles, 256 px, K] computations with a cumsum of log-transmittance instead of a
+per-Gaussian loop. Tiles are sorted by their count and composited in a few buckets,
+each padded to its own largest count K, and empty tiles are skipped: background tiles
+and the many sparse tiles then cost nothing or little.
 
 Shapes: B images (each with its own Gaussians and camera), N Gaussians, H×W image,
 T tiles per image, P pixels per tile, K Gaussians per tile.
@@ -125,11 +127,12 @@ def bin_tiles(
     *,
     tile_size: int = 16,
     max_per_tile: int | None = None,
-) -> tuple[Tensor, int, int]:
+) -> tuple[Tensor, Tensor, int, int]:
     """Which Gaussians touch which tile, front to back.
 
     Returns (table [B * T, K] long: flat Gaussian index b * N + n, or B * N for padding;
-    tiles_x, tiles_y). K is the largest tile's count, or `max_per_tile` front-most."""
+    count [B * T] of each tile's entries; tiles_x, tiles_y). K is the largest tile's
+    count, or `max_per_tile` front-most."""
     bsz, n = depths.shape
     tw, th = math.ceil(width / tile_size), math.ceil(height / tile_size)
     m = means2d.reshape(-1, 2)
@@ -144,7 +147,8 @@ def bin_tiles(
     total = int(counts.sum())
     n_tiles = bsz * tw * th
     if total == 0:
-        return torch.full((n_tiles, 1), bsz * n, dtype=torch.long, device=m.device), tw, th
+        table = torch.full((n_tiles, 1), bsz * n, dtype=torch.long, device=m.device)
+        return table, torch.zeros(n_tiles, dtype=torch.long, device=m.device), tw, th
     gid = torch.repeat_interleave(torch.arange(bsz * n, device=m.device), counts)
     start = torch.cumsum(counts, 0) - counts
     local = torch.arange(total, device=m.device) - torch.repeat_interleave(start, counts)
@@ -164,37 +168,11 @@ def bin_tiles(
     keep = rank < k
     table = torch.full((n_tiles, k), bsz * n, dtype=torch.long, device=m.device)
     table[key[keep], rank[keep]] = gid[keep]
-    return table, tw, th
+    return table, per_tile.clamp(max=k), tw, th
 
 
-def composite_tiles(
-    table: Tensor,  # [B*T, K] flat Gaussian index (B*N = padding)
-    means2d: Tensor,  # [B, N, 2]
-    conics: Tensor,  # [B, N, 3]
-    opacities: Tensor,  # [B, N]
-    colors: Tensor,  # [B, N, C]
-    width: int,
-    height: int,
-    tiles_x: int,
-    tiles_y: int,
-    *,
-    tile_size: int = 16,
-) -> tuple[Tensor, Tensor]:
-    """Front-to-back alpha compositing per tile. Returns colors [B, H, W, C] and
-    alphas [B, H, W, 1] (no background)."""
-    bsz, n, ch = colors.shape
-    dev, dt = colors.device, colors.dtype
-
-    def flat(x: Tensor, pad: float) -> Tensor:  # [B, N, ...] -> [B*N + 1, ...]
-        x = x.reshape((bsz * n,) + x.shape[2:])
-        return torch.cat([x, torch.full((1,) + x.shape[1:], pad, dtype=x.dtype, device=dev)])
-
-    m = flat(means2d, 0.0)[table]  # [BT, K, 2]
-    q = flat(conics, 0.0)[table]  # [BT, K, 3]
-    o = flat(opacities, 0.0)[table]  # [BT, K]
-    col = flat(colors, 0.0)[table]  # [BT, K, C]
-
-    ts = tile_size
+def _tile_pixels(bsz: int, tiles_x: int, tiles_y: int, ts: int, dev, dt) -> tuple[Tensor, Tensor]:
+    """Pixel centres (x + .5, y + .5) of every tile, [B*T, P] each."""
     iy, ix = torch.meshgrid(
         torch.arange(ts, device=dev, dtype=dt), torch.arange(ts, device=dev, dtype=dt), indexing="ij"
     )
@@ -203,9 +181,17 @@ def composite_tiles(
         torch.arange(tiles_x, device=dev, dtype=dt),
         indexing="ij",
     )
-    px = (tx.reshape(-1, 1) * ts + ix.reshape(1, -1) + 0.5).repeat(bsz, 1)  # [BT, P]
+    px = (tx.reshape(-1, 1) * ts + ix.reshape(1, -1) + 0.5).repeat(bsz, 1)
     py = (ty.reshape(-1, 1) * ts + iy.reshape(1, -1) + 0.5).repeat(bsz, 1)
-    dx = px[:, :, None] - m[:, None, :, 0]  # [BT, P, K]
+    return px, py
+
+
+def _composite(px: Tensor, py: Tensor, m: Tensor, q: Tensor, o: Tensor, col: Tensor
+               ) -> tuple[Tensor, Tensor]:
+    """Tiles' pixels px, py [bt, P]; their Gaussians, front to back: means2d m [bt, K, 2],
+    conics q [bt, K, 3], opacities o [bt, K], colours col [bt, K, C]. Returns colour
+    [bt, P, C] and alpha [bt, P, 1]."""
+    dx = px[:, :, None] - m[:, None, :, 0]  # [bt, P, K]
     dy = py[:, :, None] - m[:, None, :, 1]
     sigma = 0.5 * (q[:, None, :, 0] * dx * dx + q[:, None, :, 2] * dy * dy) + q[
         :, None, :, 1
@@ -219,9 +205,57 @@ def composite_tiles(
     alpha = torch.where(keep, alpha, torch.zeros_like(alpha))
     log1m = torch.where(keep, log1m, torch.zeros_like(log1m))
     trans = torch.exp(torch.cumsum(log1m, -1) - log1m)  # exclusive transmittance
-    weights = alpha * trans  # [BT, P, K]
-    img = weights @ col  # [BT, P, C]
-    acc = weights.sum(-1, keepdim=True)  # [BT, P, 1]
+    weights = alpha * trans  # [bt, P, K]
+    return weights @ col, weights.sum(-1, keepdim=True)
+
+
+def composite_tiles(
+    table: Tensor,  # [B*T, K] flat Gaussian index (B*N = padding)
+    count: Tensor,  # [B*T] entries per tile
+    means2d: Tensor,  # [B, N, 2]
+    conics: Tensor,  # [B, N, 3]
+    opacities: Tensor,  # [B, N]
+    colors: Tensor,  # [B, N, C]
+    width: int,
+    height: int,
+    tiles_x: int,
+    tiles_y: int,
+    *,
+    tile_size: int = 16,
+    chunk_elements: int = 1 << 21,
+) -> tuple[Tensor, Tensor]:
+    """Front-to-back alpha compositing per tile, in chunks of tiles of similar counts
+    whose [tiles, P, K] tensors hold at most `chunk_elements` values (8 MB in float32:
+    small enough to be recycled by the allocator instead of page-faulted in afresh,
+    which costs ~4× on CPU). Returns colors [B, H, W, C], alphas [B, H, W, 1]."""
+    bsz, n, ch = colors.shape
+    dev, dt = colors.device, colors.dtype
+
+    def flat(x: Tensor, pad: float) -> Tensor:  # [B, N, ...] -> [B*N + 1, ...]
+        x = x.reshape((bsz * n,) + x.shape[2:])
+        return torch.cat([x, torch.full((1,) + x.shape[1:], pad, dtype=x.dtype, device=dev)])
+
+    mf, qf, of, cf = flat(means2d, 0.0), flat(conics, 0.0), flat(opacities, 0.0), flat(colors, 0.0)
+    px, py = _tile_pixels(bsz, tiles_x, tiles_y, tile_size, dev, dt)  # [BT, P]
+    order = torch.argsort(count, stable=True)  # sparse tiles first
+    counts = count[order].tolist()
+    first = next((i for i, c in enumerate(counts) if c > 0), len(counts))
+    p = px.shape[1]
+    pieces = [torch.zeros(first, p, ch + 1, dtype=dt, device=dev)]  # empty tiles
+    budget = max(1, chunk_elements // p)  # tiles × K per chunk
+    lo = first
+    while lo < len(counts):
+        hi = lo + 1
+        while hi < len(counts) and (hi + 1 - lo) * counts[hi] <= budget:
+            hi += 1
+        tiles = order[lo:hi]
+        idx = table[tiles, : counts[hi - 1]]  # [bt, k]
+        img, acc = _composite(px[tiles], py[tiles], mf[idx], qf[idx], of[idx], cf[idx])
+        pieces.append(torch.cat([img, acc], -1))
+        lo = hi
+    out = torch.cat(pieces)[torch.argsort(order)]  # back to tile order, [BT, P, C + 1]
+    img, acc = out[..., :ch], out[..., ch:]
+    ts = tile_size
 
     def untile(x: Tensor) -> Tensor:  # [B*T, P, C] -> [B, H, W, C]
         c = x.shape[-1]
@@ -253,12 +287,12 @@ def rasterize_torch(
         means, covars, opacities, viewmats, Ks, width, height,
         near_plane=near_plane, far_plane=far_plane, eps2d=eps2d,
     )
-    table, tw, th = bin_tiles(
+    table, count, tw, th = bin_tiles(
         proj["means2d"], proj["radii"], proj["depths"], width, height,
         tile_size=tile_size, max_per_tile=max_per_tile,
     )
     img, acc = composite_tiles(
-        table, proj["means2d"], proj["conics"], opacities, colors, width, height, tw, th,
+        table, count, proj["means2d"], proj["conics"], opacities, colors, width, height, tw, th,
         tile_size=tile_size,
     )
     meta = dict(proj, tiles_x=tw, tiles_y=th, max_per_tile=table.shape[1])

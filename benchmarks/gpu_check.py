@@ -1,0 +1,112 @@
+"""On a CUDA machine: the PyTorch reference rasterizer against gsplat (image, alpha and
+gradients, relative error), then render speed of a fitted avatar.
+
+    python benchmarks/gpu_check.py parity [--out DIR]
+    python benchmarks/gpu_check.py fps RENDERER_DIR [--size 512] [--batch 1 8]
+
+Relative error = ‖a − b‖ / ‖b‖ over the whole tensor, gsplat as b; float32 both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+
+def _scene(n: int, size: int, batch: int, seed: int, device: str):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    means = torch.empty(batch, n, 3)
+    means[..., :2] = (torch.rand(batch, n, 2, generator=g) - 0.5) * 1.4
+    means[..., 2] = 3 + torch.rand(batch, n, generator=g) * 2
+    quats = torch.randn(batch, n, 4, generator=g)
+    scales = torch.exp(torch.empty(batch, n, 3).uniform_(-5.0, -2.5, generator=g))
+    opac = torch.rand(batch, n, generator=g) * 0.9 + 0.05
+    cols = torch.rand(batch, n, 3, generator=g)
+    f = size * 1.2
+    K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]]).expand(batch, 3, 3)
+    view = torch.eye(4).expand(batch, 4, 4).clone()
+    return [x.to(device) for x in (means, quats, scales, opac, cols, view, K)]
+
+
+def parity(args) -> dict:
+    from avatarzoo.renderers.gaussian._torch_rasterizer import quat_scale_to_covar
+    from avatarzoo.renderers.gaussian.rasterize import rasterize
+
+    rows = []
+    for n, size, batch in ((2000, 128, 1), (20000, 256, 2), (5000, 512, 1)):
+        means, quats, scales, opac, cols, view, K = _scene(n, size, batch, seed=n, device="cuda")
+        outs = {}
+        for backend in ("torch", "gsplat"):
+            ps = [t.clone().requires_grad_() for t in (means, quats, scales, opac, cols)]
+            cov = quat_scale_to_covar(ps[1], ps[2])
+            img, alpha, _ = rasterize(ps[0], None, None, ps[3], ps[4], view, K, size, size,
+                                      covars=cov, backend=backend)
+            w = torch.rand(img.shape, generator=torch.Generator(device="cuda").manual_seed(1),
+                           device="cuda")
+            ((img * w).sum() + alpha.sum()).backward()
+            outs[backend] = [img.detach(), alpha.detach()] + [p.grad for p in ps]
+        names = ["image", "alpha", "d_means", "d_quats", "d_scales", "d_opacities", "d_colors"]
+        rel = {k: float((a - b).norm() / b.norm().clamp_min(1e-12))
+               for k, a, b in zip(names, outs["torch"], outs["gsplat"])}
+        maxabs = float((outs["torch"][0] - outs["gsplat"][0]).abs().max())
+        rows.append({"n": n, "size": size, "batch": batch, "image_max_abs": maxabs, **rel})
+        print(json.dumps(rows[-1]))
+    return {"parity": rows}
+
+
+def fps(args) -> dict:
+    from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
+
+    r = GaussianRenderer.from_dir(args.renderer_dir, "cuda")
+    d = r.space.dim
+    res = {"gaussians": r.model.n, "device": torch.cuda.get_device_name()}
+    for batch in args.batch:
+        g = torch.Generator(device="cuda").manual_seed(0)
+        e = torch.randn(64, batch, d, device="cuda", generator=g) * 0.5
+        pose = r.model.ref_pose.expand(batch, 4, 4).contiguous()
+        body = torch.zeros(batch, int(r.model.body_index.max()) + 1, 2, device="cuda")
+        body[:, r.model.body_index] = r.model.body_ref
+        for i in range(20):
+            r.render_float(e[i % 64], pose, body, size=args.size)
+        torch.cuda.synchronize()
+        times = []
+        for i in range(200):
+            s, t = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            r.render_float(e[i % 64], pose, body, size=args.size)
+            t.record()
+            t.synchronize()
+            times.append(s.elapsed_time(t) / 1000)
+        times.sort()
+        med = times[len(times) // 2]
+        res[f"batch{batch}"] = {"median_ms": med * 1000, "frames_per_s": batch / med}
+        t0 = time.perf_counter()
+        for i in range(50):
+            out = r.render(e[i % 64], pose, body, size=args.size)
+        out.cpu()
+        res[f"batch{batch}"]["uint8_to_host_frames_per_s"] = 50 * batch / (time.perf_counter() - t0)
+        print(json.dumps({f"batch{batch}": res[f"batch{batch}"]}))
+    return {"fps": res}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("parity")
+    f = sub.add_parser("fps")
+    f.add_argument("renderer_dir")
+    f.add_argument("--size", type=int, default=512)
+    f.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    result = parity(args) if args.cmd == "parity" else fps(args)
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""The Gaussian avatar's parameters and its forward function (frame codes → images).
+
+Geometry is driven by explicit tracked motions, the expression only deforms:
+
+* every Gaussian lives in the *reference camera space* (the camera coordinates of the
+  recording's mean head pose and mean shoulder line);
+* two rigid motions per frame: the head, `pose_b @ ref_pose⁻¹` (from the tracker), and
+  the torso, a 2D similarity of the tracked shoulder points relative to their mean,
+  lifted to 3D at the torso depth; each Gaussian blends them with learned softmax
+  weights (linear blend skinning), so neck and hair follow both without a seam;
+* the expression code adds per-Gaussian offsets of position, rotation, scale, opacity
+  and colour through low-rank linear blendshapes gated by facial region:
+  Δᵢ = Σ_r gᵢᵣ fᵢᵀ (Σ_{k ∈ r} e_k G_k), with fᵢ a learned feature per Gaussian, G_k a
+  learned [F, 13] basis per channel and gᵢᵣ a fixed gate (how near Gaussian i is to
+  the landmarks that region r's channels move, measured on the tracking). One matmul
+  per frame; linear in e, so it extrapolates smoothly to held-out codes;
+* the background is the ingest plate plus a learned low-resolution residual,
+  composited under the rendered alpha.
+
+Shapes: B frames, N Gaussians, D expression channels, R channel groups, F feature dim,
+Bp body points, S frame side.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from avatarzoo.renderers.gaussian._torch_rasterizer import quat_to_rotmat
+from avatarzoo.renderers.gaussian.rasterize import rasterize
+
+N_OUT = 13  # deformation outputs: Δposition 3, Δrotation 3, Δlog-scale 3, Δopacity 1, Δcolour 3
+PER_GAUSSIAN = ("means", "quats", "log_scales", "opacity_logits", "color_logits", "blend_logits",
+                "features")
+PER_GAUSSIAN_BUFFERS = ("gates",)
+
+
+def similarity_2d(src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Least-squares 2D similarity dst ≈ s R (src - src̄) + dst̄ (Umeyama), batched.
+
+    src, dst: [B, M, 2]. Returns scale [B], rotation [B, 2, 2], src centroid [B, 2],
+    dst centroid [B, 2]. With M = 1 it is a pure translation."""
+    cs, cd = src.mean(1), dst.mean(1)
+    a, b = src - cs[:, None], dst - cd[:, None]
+    if src.shape[1] < 2:
+        eye = torch.eye(2, dtype=src.dtype, device=src.device).expand(len(src), 2, 2)
+        return torch.ones(len(src), dtype=src.dtype, device=src.device), eye, cs, cd
+    # closed form for 2D: rotation angle from the cross/dot sums
+    dot = (a * b).sum((1, 2))
+    cross = (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]).sum(1)
+    ang = torch.atan2(cross, dot)
+    var = a.square().sum((1, 2)).clamp_min(1e-8)
+    s = torch.sqrt(dot.square() + cross.square()) / var
+    c, si = torch.cos(ang), torch.sin(ang)
+    rot = torch.stack([c, -si, si, c], -1).reshape(-1, 2, 2)
+    return s, rot, cs, cd
+
+
+class GaussianAvatar(nn.Module):
+    """Parameters (per Gaussian and global) and `forward(expression, pose, body)`.
+
+    Built empty with `n` Gaussians (`init.initial_state` fills them, or a state dict);
+    `resize(n)` reallocates per-Gaussian tensors (used by densification and loading)."""
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        size: int,
+        K: Tensor,  # [3, 3] at `size`
+        ref_pose: Tensor,  # [4, 4] reference head pose (canonical head → camera)
+        body_ref: Tensor,  # [M, 2] mean of the body points that drive the torso (px at `size`)
+        body_index: Tensor,  # [M] long: which of the Bp body points drive the torso
+        torso_depth: float,
+        channel_group: Tensor,  # [D] long: group of each channel, -1 = not used
+        n_groups: int,
+        background: Tensor,  # [3, S, S] in [0, 1]
+        feature_dim: int = 16,
+        unit: float = 1.0,  # face width in world units: scale of position offsets
+        bg_residual_size: int = 32,
+    ):
+        super().__init__()
+        self.size = int(size)
+        self.feature_dim = int(feature_dim)
+        self.n_groups = int(n_groups)
+        self.unit = float(unit)
+        self.torso_depth = float(torso_depth)
+        self.register_buffer("K", K.float().clone())
+        self.register_buffer("ref_pose", ref_pose.float().clone())
+        self.register_buffer("body_ref", body_ref.float().clone())
+        self.register_buffer("body_index", body_index.long().clone())
+        self.register_buffer("channel_group", channel_group.long().clone())
+        self.register_buffer("background", background.float().clone())
+        d = int(channel_group.numel())
+        self.bg_residual = nn.Parameter(torch.zeros(3, bg_residual_size, bg_residual_size))
+        self.basis = nn.Parameter(torch.zeros(d, self.feature_dim, N_OUT))
+        self.resize(n)
+
+    # --- per-Gaussian storage ------------------------------------------------------
+
+    def resize(self, n: int) -> None:
+        """Reallocate every per-Gaussian tensor for `n` Gaussians (values undefined)."""
+        shapes = {"means": (3,), "quats": (4,), "log_scales": (3,), "opacity_logits": (),
+                  "color_logits": (3,), "blend_logits": (2,), "features": (self.feature_dim,)}
+        dev = self.K.device
+        for name, tail in shapes.items():
+            setattr(self, name, nn.Parameter(torch.zeros((n,) + tail, device=dev)))
+        self.register_buffer("gates", torch.zeros(n, self.n_groups, device=dev))
+
+    @property
+    def n(self) -> int:
+        return self.means.shape[0]
+
+    def load_state_dict(self, state, strict: bool = True, assign: bool = False):  # noqa: D102
+        self.resize(state["means"].shape[0])
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
+    # --- motions -------------------------------------------------------------------
+
+    def head_transform(self, pose: Tensor) -> Tensor:
+        """[B, 4, 4] reference camera space → camera space of each frame's head."""
+        return pose @ torch.linalg.inv(self.ref_pose)
+
+    def torso_transform(self, body: Tensor) -> Tensor:
+        """[B, 4, 4] from body points [B, Bp, 2] (px at `size`): the 2D similarity of
+        the driving points relative to their mean, lifted to 3D at the torso depth (a
+        rotation about the optical axis and a scale about the reference centroid, then
+        a translation to the current centroid)."""
+        pts = body[:, self.body_index]  # [B, M, 2]
+        s, rot2, c_src, c_dst = similarity_2d(self.body_ref.expand_as(pts), pts)
+        z = self.torso_depth
+        kinv = torch.linalg.inv(self.K)
+
+        def unproject(c: Tensor) -> Tensor:  # [B, 2] px -> [B, 3] at depth z
+            h = torch.cat([c, torch.ones_like(c[:, :1])], -1)
+            return z * (h @ kinv.T)
+
+        p0, p1 = unproject(c_src), unproject(c_dst)
+        b = len(body)
+        lin = torch.zeros(b, 3, 3, dtype=body.dtype, device=body.device)
+        lin[:, :2, :2] = rot2
+        lin[:, 2, 2] = 1.0
+        lin = lin * s[:, None, None]
+        m = torch.eye(4, dtype=body.dtype, device=body.device).repeat(b, 1, 1)
+        m[:, :3, :3] = lin
+        m[:, :3, 3] = p1 - (lin @ p0[..., None])[..., 0]
+        return m
+
+    # --- expression ----------------------------------------------------------------
+
+    def gated_features(self) -> Tensor:
+        """[N, R * F]: gate ⊗ feature per Gaussian (constant at runtime: cache it)."""
+        return (self.gates[:, :, None] * self.features[:, None, :]).reshape(self.n, -1)
+
+    def deformation(self, expression: Tensor, gated: Tensor | None = None) -> Tensor:
+        """Offsets [B, N, 13] from expression [B, D]."""
+        onehot = F.one_hot(self.channel_group.clamp_min(0), self.n_groups).to(expression.dtype)
+        onehot = onehot * (self.channel_group >= 0)[:, None]
+        # M[b, r] = Σ_{k in r} e[b, k] G_k: [B, R, F, 13]
+        m = torch.einsum("bk,kr,kfo->brfo", expression, onehot, self.basis)
+        g = self.gated_features() if gated is None else gated
+        return g @ m.reshape(len(expression), -1, N_OUT)  # [B, N, 13]
+
+    # --- forward -------------------------------------------------------------------
+
+    def gaussians(
+        self, expression: Tensor, pose: Tensor, body: Tensor, *, gated: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Deformed, posed Gaussians in camera space: means [B, N, 3], covars [B, N, 3, 3],
+        opacities [B, N], colors [B, N, 3]."""
+        delta = self.deformation(expression, gated)
+        d_pos, d_rot, d_scale = delta[..., 0:3], delta[..., 3:6], delta[..., 6:9]
+        d_op, d_col = delta[..., 9], delta[..., 10:13]
+        x = self.means + self.unit * d_pos  # [B, N, 3]
+        q = self.quats + torch.cat([torch.zeros_like(d_rot[..., :1]), d_rot], -1)
+        # small-angle update in the quaternion's tangent: q + (0, ω) ≈ rotation by ω
+        rot = quat_to_rotmat(q)  # [B, N, 3, 3]
+        sc = torch.exp(self.log_scales + d_scale)  # [B, N, 3]
+        w = torch.softmax(self.blend_logits, -1)  # [N, 2]
+        rig = torch.stack([self.head_transform(pose), self.torso_transform(body)], 1)  # [B, 2, 4, 4]
+        a = torch.einsum("nj,bjxy->bnxy", w, rig[:, :, :3, :])  # [B, N, 3, 4] blended motion
+        means = (a[..., :3] @ x[..., None])[..., 0] + a[..., 3]
+        ms = a[..., :3] @ (rot * sc[..., None, :])
+        covars = ms @ ms.transpose(-1, -2)
+        opac = torch.sigmoid(self.opacity_logits + d_op)
+        colors = torch.sigmoid(self.color_logits + d_col)
+        return {"means": means, "covars": covars, "opacities": opac, "colors": colors}
+
+    def background_image(self, size: int) -> Tensor:
+        """[3, size, size]: plate + residual, clamped to [0, 1]."""
+        bg = self.background
+        if bg.shape[-1] != size:
+            bg = F.interpolate(bg[None], size=(size, size), mode="area")[0]
+        res = F.interpolate(self.bg_residual[None], size=(size, size), mode="bilinear",
+                            align_corners=False)[0]
+        return (bg + res).clamp(0, 1)
+
+    def forward(
+        self,
+        expression: Tensor,  # [B, D]
+        pose: Tensor,  # [B, 4, 4]
+        body: Tensor,  # [B, Bp, 2] px at `size`
+        *,
+        size: int | None = None,
+        backend: str = "auto",
+        max_per_tile: int | None = None,
+        gated: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, dict]:
+        """Images [B, 3, s, s] in [0, 1] composited over the background, alphas
+        [B, 1, s, s], and the rasterizer's meta; s = `size` (default: the model's)."""
+        s = self.size if size is None else int(size)
+        g = self.gaussians(expression, pose, body, gated=gated)
+        k = self.K.clone()
+        k[:2] *= s / self.size
+        b = len(expression)
+        view = torch.eye(4, device=k.device, dtype=k.dtype).expand(b, 4, 4)
+        img, alpha, meta = rasterize(
+            g["means"], None, None, g["opacities"], g["colors"], view, k.expand(b, 3, 3), s, s,
+            covars=g["covars"], backend=backend, max_per_tile=max_per_tile,
+        )
+        img = img.permute(0, 3, 1, 2)
+        alpha = alpha.permute(0, 3, 1, 2)
+        out = img + (1 - alpha) * self.background_image(s)[None]
+        return out, alpha, meta
+
+
+def inverse_sigmoid(x: Tensor) -> Tensor:
+    x = x.clamp(1e-4, 1 - 1e-4)
+    return torch.log(x / (1 - x))
+
+
+def rigid_mean(poses: Tensor) -> Tensor:
+    """[4, 4] the mean of rigid transforms [N, 4, 4]: mean translation, the rotation
+    nearest (Frobenius) to the mean rotation matrix."""
+    r = poses[:, :3, :3].mean(0)
+    u, _, vt = torch.linalg.svd(r)
+    d = torch.sign(torch.det(u @ vt))
+    fix = torch.diag(torch.stack([torch.ones_like(d), torch.ones_like(d), d]))
+    out = torch.eye(4, dtype=poses.dtype)
+    out[:3, :3] = u @ fix @ vt
+    out[:3, 3] = poses[:, :3, 3].mean(0)
+    return out
+
+
+__all__ = ["GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "inverse_sigmoid", "rigid_mean",
+           "similarity_2d"]

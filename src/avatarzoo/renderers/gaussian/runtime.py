@@ -1,0 +1,103 @@
+"""`GaussianRenderer`: a trained Gaussian avatar at inference (no grad, batched).
+
+Built from exactly the stage's two files (renderer.safetensors + renderer.json), or
+from the same tensors inside a bundle (prefix `renderer.` stripped). Nothing pickled.
+
+Shapes: B frames, D expression channels, Bp body points, S frame side.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from avatarzoo.errors import BundleError
+from avatarzoo.spaces.space import ExpressionSpace
+
+
+class GaussianRenderer:
+    """Renders full frames from expression [B, D], head pose [B, 4, 4] (canonical head →
+    camera) and upper-body points [B, Bp, 2] (crop pixels)."""
+
+    def __init__(self, model, config: dict, *, backend: str = "auto"):
+        self.model = model.eval().requires_grad_(False)
+        self.config = config
+        self.space = ExpressionSpace.model_validate(config["space"])
+        self.backend = backend
+        self.n_body = None
+        with torch.inference_mode():
+            self._gated = model.gated_features()  # [N, R * F], constant at runtime
+
+    @property
+    def size(self) -> int:
+        """S, the side of the frames `render` returns (the ingest crop size)."""
+        return self.model.size
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.K.device
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, Tensor], config: dict, device: str = "cpu"
+                     ) -> "GaussianRenderer":
+        from avatarzoo.renderers.gaussian.model import GaussianAvatar
+
+        if config.get("kind") != "gaussian":
+            raise BundleError(f"renderer config kind is {config.get('kind')!r}, expected 'gaussian'")
+        need = ("K", "ref_pose", "body_ref", "body_index", "channel_group", "background", "means")
+        missing = [k for k in need if k not in tensors]
+        if missing:
+            raise BundleError(f"renderer tensors lack {missing}; the renderer files are incomplete")
+        t = {k: v.to(device) for k, v in tensors.items()}
+        model = GaussianAvatar(
+            t["means"].shape[0], size=int(config["size"]), K=t["K"], ref_pose=t["ref_pose"],
+            body_ref=t["body_ref"], body_index=t["body_index"],
+            torso_depth=float(config["torso_depth"]), channel_group=t["channel_group"],
+            n_groups=int(config["n_groups"]), background=t["background"],
+            feature_dim=int(config["feature_dim"]), unit=float(config["unit"]),
+            bg_residual_size=int(t["bg_residual"].shape[-1]),
+        ).to(device)
+        model.load_state_dict(t)
+        return cls(model.to(device), config)
+
+    @classmethod
+    def from_dir(cls, path: str | Path, device: str = "cpu") -> "GaussianRenderer":
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        for f in ("renderer.safetensors", "renderer.json"):
+            if not (path / f).is_file():
+                raise BundleError(f"{path / f} is missing (fit_renderer stage output)")
+        config = json.loads((path / "renderer.json").read_text())
+        return cls.from_tensors(load_file(str(path / "renderer.safetensors")), config, device)
+
+    def _check(self, expression: Tensor, pose: Tensor, body: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        d, nb = self.space.dim, int(self.model.body_index.max()) + 1
+        if expression.ndim != 2 or expression.shape[1] != d:
+            raise ValueError(f"expression must be [B, {d}], got {tuple(expression.shape)}")
+        b = expression.shape[0]
+        if tuple(pose.shape) != (b, 4, 4):
+            raise ValueError(f"pose must be [{b}, 4, 4], got {tuple(pose.shape)}")
+        if body.ndim != 3 or body.shape[0] != b or body.shape[2] != 2 or body.shape[1] < nb:
+            raise ValueError(f"body must be [{b}, Bp >= {nb}, 2], got {tuple(body.shape)}")
+        dev = self.device
+        return (expression.to(dev, torch.float32), pose.to(dev, torch.float32),
+                body.to(dev, torch.float32))
+
+    def render_float(self, expression: Tensor, pose: Tensor, body: Tensor, *,
+                     size: int | None = None) -> Tensor:
+        """[B, 3, S, S] float in [0, 1] (for metrics); `size` overrides S."""
+        e, p, b = self._check(expression, pose, body)
+        with torch.inference_mode():
+            img, _, _ = self.model(e, p, b, size=size, backend=self.backend, gated=self._gated)
+            return img.clamp(0, 1)
+
+    def render(self, expression: Tensor, pose: Tensor, body: Tensor, *,
+               size: int | None = None) -> Tensor:
+        """[B, S, S, 3] uint8 full frames composited over the background."""
+        img = self.render_float(expression, pose, body, size=size)
+        with torch.inference_mode():
+            return (img * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous()

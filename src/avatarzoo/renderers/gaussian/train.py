@@ -1,0 +1,297 @@
+"""`fit()`: train a `GaussianAvatar` on the training frames of one recording.
+
+Frames are read from the ingest memmap one batch at a time (resized to the training
+resolution on the fly), never all in RAM. Loss: (1 - λ) L1 + λ D-SSIM, both weighted
+per pixel by `region_weights` inside the tracked mouth and eye boxes. Densification and
+pruning (our own, backend-independent): every `densify_every` steps in the first 60%
+of training, the Gaussians with the largest mean position gradient are cloned
+(jittered, shrunk) up to the cap, and nearly transparent ones are removed. Resume
+state (weights, optimizer, step, RNG) is written atomically into the scratch dir.
+
+Shapes: B frames per step, N Gaussians, S training side.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from avatarzoo.evaluate.image import ssim_map
+from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar
+
+
+@dataclass
+class TrainData:
+    """Training frames and their tracking, at the model's resolution S.
+
+    frames: the ingest memmap [N, S0, S0, 3] uint8 (read lazily); the rest are small
+    arrays: expression [N, D], pose [N, 4, 4], body [N, Bp, 2] (crop px, as tracked),
+    boxes [N, 3, 4] px at S (mouth, eye, eye). Only indices in `train_idx` are read."""
+
+    frames: np.ndarray
+    expression: np.ndarray
+    pose: np.ndarray
+    body: np.ndarray
+    boxes: np.ndarray
+    train_idx: np.ndarray
+    size: int
+
+    def image(self, i: int) -> np.ndarray:
+        """[S, S, 3] float32 in [0, 1] of frame i (one frame read from disk)."""
+        import cv2
+
+        f = np.asarray(self.frames[i])
+        if f.shape[0] != self.size:
+            f = cv2.resize(f, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        return f.astype(np.float32) / 255.0
+
+    def batch(self, idx: np.ndarray, device: torch.device) -> dict[str, Tensor]:
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
+        img = np.stack([self.image(int(i)) for i in idx])
+        return {
+            "image": t(img).permute(0, 3, 1, 2),
+            "expression": t(self.expression[idx]),
+            "pose": t(self.pose[idx]),
+            "body": t(self.body[idx]),
+            "boxes": t(self.boxes[idx]),
+        }
+
+
+@dataclass
+class FitOptions:
+    steps: int
+    batch_size: int = 1
+    lr: float = 1.0
+    ssim_weight: float = 0.2
+    region_weights: dict[str, float] = field(default_factory=lambda: {"mouth": 2.0, "eyes": 2.0})
+    max_gaussians: int = 100_000
+    densify_every: int = 100
+    densify_until: float = 0.6
+    checkpoint_every: int = 200
+    seed: int = 0
+    backend: str = "auto"
+    max_per_tile: int | None = None
+
+
+def weight_map(boxes: Tensor, size: int, weights: dict[str, float]) -> Tensor:
+    """[B, 1, S, S] loss weights: 1, times `weights['mouth']` inside the mouth box and
+    `weights['eyes']` inside the eye boxes. The mouth and eyes cover ~3% of a
+    head-and-shoulders frame but carry what the expression-fidelity evaluation re-tracks
+    (lip opening, blinks, brows); at weight 1 their error is drowned by hair/torso."""
+    b = boxes.shape[0]
+    dev = boxes.device
+    g = torch.arange(size, device=dev, dtype=boxes.dtype) + 0.5
+    w = torch.ones(b, 1, size, size, device=dev)
+    for j, key in ((0, "mouth"), (1, "eyes"), (2, "eyes")):
+        x0, y0, x1, y1 = (boxes[:, j, c, None] for c in range(4))
+        inside = ((g[None] >= x0) & (g[None] <= x1))[:, None, :] & (
+            (g[None] >= y0) & (g[None] <= y1)
+        )[:, :, None]
+        w = torch.where(inside[:, None], torch.full_like(w, weights.get(key, 1.0)), w)
+    return w
+
+
+def loss_fn(pred: Tensor, target: Tensor, weights: Tensor, ssim_weight: float) -> Tensor:
+    """(1 - λ) weighted L1 + λ weighted (1 - SSIM), normalised by the weight sum."""
+    l1 = ((pred - target).abs() * weights).sum() / (weights.sum() * pred.shape[1])
+    sm = ssim_map(pred, target)  # [B, C, S - 10, S - 10]
+    wc = weights[..., 5:-5, 5:-5]
+    d_ssim = ((1 - sm) * wc).sum() / (wc.sum() * pred.shape[1])
+    return (1 - ssim_weight) * l1 + ssim_weight * d_ssim
+
+
+def _lrs(model: GaussianAvatar, scale: float) -> dict[str, float]:
+    """Learning rate of each parameter (× the recipe's `lr`); positions scale with the
+    face width so that the same numbers work in any tracker's units."""
+    return {
+        "means": 1.5e-3 * model.unit * scale,
+        "quats": 1e-3 * scale,
+        "log_scales": 5e-3 * scale,
+        "opacity_logits": 3e-2 * scale,
+        "color_logits": 1e-2 * scale,
+        "blend_logits": 1e-2 * scale,
+        "features": 5e-3 * scale,
+        "basis": 2e-3 * scale,
+        "bg_residual": 2e-3 * scale,
+    }
+
+
+def make_optimizer(model: GaussianAvatar, scale: float) -> torch.optim.Adam:
+    lrs = _lrs(model, scale)
+    groups = [{"params": [getattr(model, k)], "lr": v, "name": k, "base_lr": v} for k, v in lrs.items()]
+    return torch.optim.Adam(groups, eps=1e-15)
+
+
+def lr_factor(step: int, steps: int, name: str) -> float:
+    """Positions decay exponentially to 1% (3DGS); everything else is constant."""
+    if name != "means":
+        return 1.0
+    return math.exp(math.log(0.01) * min(step / max(steps, 1), 1.0))
+
+
+@torch.no_grad()
+def reindex(model: GaussianAvatar, opt: torch.optim.Adam, index: Tensor, fresh: Tensor) -> None:
+    """Keep/duplicate Gaussians: every per-Gaussian tensor becomes `x[index]`; Adam's
+    moments follow, and are zeroed where `fresh` [len(index)] marks a new Gaussian."""
+    by_name = {g["name"]: g for g in opt.param_groups}
+    for name in PER_GAUSSIAN:
+        old = getattr(model, name)
+        new = torch.nn.Parameter(old.detach()[index].clone())
+        group = by_name[name]
+        state = opt.state.pop(old, None)
+        group["params"] = [new]
+        if state:
+            for k in ("exp_avg", "exp_avg_sq"):
+                v = state[k][index].clone()
+                v[fresh] = 0
+                state[k] = v
+            opt.state[new] = state
+        setattr(model, name, new)
+    for name in PER_GAUSSIAN_BUFFERS:
+        setattr(model, name, getattr(model, name)[index].clone())
+
+
+@torch.no_grad()
+def densify_and_prune(
+    model: GaussianAvatar, opt: torch.optim.Adam, grad_sum: Tensor, grad_count: Tensor,
+    cap: int, gen: torch.Generator, *, grow: float = 0.15, min_opacity: float = 0.01,
+) -> tuple[int, int]:
+    """Clone the Gaussians with the largest mean position-gradient norm (up to
+    `grow` × N new ones, never past `cap`), then drop those with opacity < min_opacity.
+    Returns (added, removed)."""
+    n = model.n
+    score = grad_sum / grad_count.clamp_min(1)
+    n_add = max(0, min(cap - n, int(grow * n)))
+    if n_add > 0:
+        cand = torch.argsort(score, descending=True)[:n_add]
+        cand = cand[score[cand] > 0]
+        n_add = len(cand)
+    else:
+        cand = torch.zeros(0, dtype=torch.long, device=score.device)
+    keep = torch.sigmoid(model.opacity_logits) >= min_opacity
+    base = torch.arange(n, device=score.device)
+    index = torch.cat([base[keep], cand])
+    fresh = torch.zeros(len(index), dtype=torch.bool, device=score.device)
+    fresh[keep.sum():] = True
+    reindex(model, opt, index, fresh)
+    if n_add:
+        # the clone and its source split the footprint: shrink both, offset along ±noise
+        k = int(keep.sum())
+        src = torch.nonzero(keep[cand])[:, 0]  # clones whose source survived pruning
+        src_pos = torch.searchsorted(torch.nonzero(keep)[:, 0], cand[src])
+        sc = torch.exp(model.log_scales[k:])
+        off = torch.randn(n_add, 3, generator=gen, device="cpu").to(sc.device) * sc * 0.5
+        model.means[k:] += off
+        model.log_scales[k:] -= math.log(1.25)
+        model.means[src_pos] -= off[src]
+        model.log_scales[src_pos] -= math.log(1.25)
+    return n_add, int((~keep).sum())
+
+
+def _save_checkpoint(path: Path, model: GaussianAvatar, opt: torch.optim.Adam, step: int,
+                     gen: torch.Generator) -> None:
+    tmp = path.with_suffix(".tmp")
+    state = {
+        "step": step,
+        "model": model.state_dict(),
+        "opt": opt.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "gen": gen.get_state(),
+    }
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, model: GaussianAvatar, scale: float, gen: torch.Generator,
+                     device: torch.device) -> tuple[torch.optim.Adam, int]:
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    opt = make_optimizer(model, scale)
+    opt.load_state_dict(state["opt"])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    gen.set_state(state["gen"].cpu())
+    return opt, int(state["step"])
+
+
+def _frame_order(train_idx: np.ndarray, batch: int, gen: torch.Generator) -> Iterator[np.ndarray]:
+    """Endless shuffled epochs over the training frames, `batch` at a time."""
+    while True:
+        perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
+        for i in range(0, len(perm) - batch + 1, batch):
+            yield perm[i : i + batch]
+
+
+def fit(
+    model: GaussianAvatar,
+    data: TrainData,
+    opts: FitOptions,
+    *,
+    scratch: Path | None = None,
+    progress: Callable = lambda it, **kw: it,
+    log: Callable[[str], None] = print,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Train `model` in place for `opts.steps` steps; resumes from `scratch/ckpt.pt`.
+    Returns summary numbers (wall seconds, steps/s, final loss, Gaussians)."""
+    device = torch.device(device)
+    torch.manual_seed(opts.seed)
+    gen = torch.Generator().manual_seed(opts.seed)
+    model.to(device)
+    opt = make_optimizer(model, opts.lr)
+    step = 0
+    ckpt = scratch / "ckpt.pt" if scratch is not None else None
+    if ckpt is not None and ckpt.is_file():
+        opt, step = _load_checkpoint(ckpt, model, opts.lr, gen, device)
+        log(f"resumed from {ckpt} at step {step} with {model.n} Gaussians")
+    order = _frame_order(data.train_idx, opts.batch_size, gen)
+    grad_sum = torch.zeros(model.n, device=device)
+    grad_count = torch.zeros(model.n, device=device)
+    densify_stop = int(opts.densify_until * opts.steps)
+    t0, losses = time.perf_counter(), []
+    start = step
+    for step in progress(range(start, opts.steps), total=opts.steps - start,
+                         desc="fit renderer", unit="step"):
+        for g in opt.param_groups:
+            g["lr"] = g["base_lr"] * lr_factor(step, opts.steps, g["name"])
+        batch = data.batch(next(order), device)
+        pred, _, _ = model(batch["expression"], batch["pose"], batch["body"], size=data.size,
+                           backend=opts.backend, max_per_tile=opts.max_per_tile)
+        w = weight_map(batch["boxes"], data.size, opts.region_weights)
+        loss = loss_fn(pred, batch["image"], w, opts.ssim_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            gn = model.means.grad.norm(dim=-1)
+            grad_sum += gn
+            grad_count += (gn > 0).float()
+        opt.step()
+        losses.append(loss.item())  # note: a device sync point, once per step
+        if (opts.densify_every and (step + 1) % opts.densify_every == 0
+                and step + 1 < densify_stop):
+            added, removed = densify_and_prune(model, opt, grad_sum, grad_count,
+                                               opts.max_gaussians, gen)
+            grad_sum = torch.zeros(model.n, device=device)
+            grad_count = torch.zeros(model.n, device=device)
+            if added or removed:
+                log(f"step {step + 1}: +{added} -{removed} Gaussians → {model.n}")
+        if ckpt is not None and opts.checkpoint_every and (step + 1) % opts.checkpoint_every == 0:
+            _save_checkpoint(ckpt, model, opt, step + 1, gen)
+        if (step + 1) % max(1, opts.steps // 20) == 0:
+            log(f"step {step + 1}/{opts.steps} loss {np.mean(losses[-50:]):.4f} N={model.n}")
+    wall = time.perf_counter() - t0
+    done = opts.steps - start
+    return {
+        "wall_s": wall,
+        "steps_per_s": done / wall if wall > 0 else float("nan"),
+        "final_loss": float(np.mean(losses[-50:])) if losses else float("nan"),
+        "n_gaussians": model.n,
+    }
