@@ -5,7 +5,8 @@
 
 Runs the two stages exactly as the build does (ingest_recording, then track_ingested)
 and prints one JSON object: frames, seconds per stage, end-to-end frames/s, peak RSS
-(ru_maxrss, which counts the memmap pages touched), the 1-minute load average before
+(ru_maxrss, which counts the memmap pages touched) and peak private memory (RssAnon,
+sampled), CPU seconds (all threads), the 1-minute load average before
 and after (the machine may be shared), neck-base sway, blink times. Previews land in
 --out (default: a temp dir that is kept).
 """
@@ -19,11 +20,31 @@ import platform
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VIDEO = ROOT / "data" / "obama-address-20s.mp4"
+
+
+class _PeakAnon(threading.Thread):
+    """Samples RssAnon (private memory, not the memmap's page cache) every 50 ms."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0
+        self.stop = False
+
+    def run(self) -> None:
+        while not self.stop:
+            try:
+                for line in open("/proc/self/status"):
+                    if line.startswith("RssAnon:"):
+                        self.peak = max(self.peak, int(line.split()[1]))
+            except OSError:
+                return
+            time.sleep(0.05)
 
 
 def main() -> None:
@@ -42,6 +63,8 @@ def main() -> None:
 
     out = Path(args.out or tempfile.mkdtemp(prefix="track-bench-"))
     load_before = os.getloadavg()[0]
+    anon = _PeakAnon()
+    anon.start()
     rec = RecordingConfig(video=Path(args.video).name, fps=args.fps, duration=args.duration,
                           crop=CropConfig(size=args.size))
     t0 = time.perf_counter()
@@ -49,6 +72,9 @@ def main() -> None:
     t1 = time.perf_counter()
     tracking = track_ingested(out / "ingest", out / "track", body_stride=args.body_stride)
     t2 = time.perf_counter()
+    anon.stop = True
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = usage.ru_utime + usage.ru_stime
     summary = json.loads((out / "track" / "track.json").read_text())
     n = meta["n_frames"]
     result = {
@@ -61,7 +87,10 @@ def main() -> None:
         "total_s": round(t2 - t0, 2),
         "fps_end_to_end": round(n / (t2 - t0), 1),
         "realtime_factor": round((n / args.fps) / (t2 - t0), 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_s": round(cpu_s, 2),
+        "cpu_ms_per_frame": round(1000 * cpu_s / n, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_anon_rss_mb": round(anon.peak / 1024, 1),
         "load_avg_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),

@@ -4,7 +4,7 @@ audio.npy, ingest.json (docs/ARCHITECTURE.md, "ingest output").
 Two lazy passes over the video, never holding more than a few frames:
 1. count the resampled frames and measure face and shoulder extents on 8 frames
    spread over the clip -> the one static crop (the camera is static);
-2. crop + resize every frame into the `frames.npy` memmap while a worker thread runs
+2. crop + resize every frame into the `frames.npy` memmap while two worker threads run
    selfie segmentation into `masks.npy`.
 Then the background plate (median of unmasked pixels) and the audio (16 kHz mono).
 """
@@ -29,7 +29,36 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Progress = Callable[..., Iterator]
 N_CROP_SAMPLES = 8  # frames measured (face mesh + pose, static mode) to choose the crop
-_PIPELINE_DEPTH = 4  # frames in flight between decoding and segmentation
+_PIPELINE_DEPTH = 6  # frames in flight between decoding and segmentation
+SEGMENT_THREADS = 2  # one segmentation model per thread (the models keep no state between frames)
+
+
+class _Segmenters:
+    """Callable frame -> mask that uses one PersonSegmenter per calling thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._local = threading.local()
+        self._all: list = []
+        self._lock = threading.Lock()
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        from avatarzoo.ingest.segment import PersonSegmenter
+
+        seg = getattr(self._local, "seg", None)
+        if seg is None:
+            seg = self._local.seg = PersonSegmenter()
+            with self._lock:
+                self._all.append(seg)
+        return seg(img)
+
+    def __enter__(self) -> "_Segmenters":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for seg in self._all:
+            seg.close()
 
 
 def run(ctx: "StageContext") -> None:
@@ -72,7 +101,6 @@ def ingest_recording(
     from avatarzoo.ingest.audio import SAMPLE_RATE, load_audio
     from avatarzoo.ingest.crop import choose_crop, crop_resize, measure_extents
     from avatarzoo.ingest.plate import background_plate
-    from avatarzoo.ingest.segment import PersonSegmenter
     from avatarzoo.ingest.video import check_complete, iter_frames, probe
     from avatarzoo.stages.files import atomic_write_json
 
@@ -117,7 +145,7 @@ def ingest_recording(
     frames = np.lib.format.open_memmap(out / "frames.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
     masks = np.lib.format.open_memmap(out / "masks.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
     written = 0
-    with PersonSegmenter() as segment, ThreadPoolExecutor(1) as pool:
+    with _Segmenters() as segment, ThreadPoolExecutor(SEGMENT_THREADS) as pool:
         pending: deque = deque()
         ticks = progress(iter_frames(video, **span), total=n, desc="ingest", unit="frame")
         for k, (t, img) in enumerate(ticks):

@@ -109,7 +109,7 @@ def semantic_raw(shapes: np.ndarray) -> np.ndarray:
     out["lower_lip_depress"] = -(y[:, CHIN] - y[:, LOWER_LIP_OUT]) / e
     out["lip_press"] = -((y[:, UPPER_LIP_IN] - y[:, UPPER_LIP_OUT]) + (y[:, LOWER_LIP_OUT] - y[:, LOWER_LIP_IN])) / e
     out["mouth_shift"] = (0.5 * (x[:, cl] + x[:, cr]) - mid_x) / e
-    out["jaw_open"] = (y[:, CHIN] - y[:, NOSE_TIP]) / e
+    out["jaw_open"] = np.linalg.norm(p[:, CHIN] - p[:, NOSE_TIP], axis=-1) / e  # distance: rotation-proof
     out["jaw_sideways"] = (x[:, CHIN] - mid_x) / e
     out["jaw_forward"] = -(z[:, CHIN] - z[:, NOSE_BRIDGE]) / e
     for side in ("left", "right"):

@@ -28,7 +28,7 @@ from avatarzoo.trackers.tracking import N_LANDMARKS, Tracking
 
 log = logging.getLogger("avatarzoo.trackers")
 
-BODY_STRIDE = 3  # Pose on every 3rd frame (8.3 Hz at 25 fps), interpolated; see body.py
+BODY_STRIDE = 4  # Pose on every 4th frame (6.25 Hz at 25 fps), interpolated; see body.py
 FIT_MAX_FRAMES = 300  # frames used to fit the canonical face
 # Landmarks are smoothed with the eye corners this many units apart. On the Obama clip
 # (recipe defaults 1.5 Hz / 0.3): blink peaks keep 96% of their height, frame-to-frame
