@@ -95,16 +95,23 @@ def summarize(tracking: Tracking, *, holdout_start: int, size: int) -> dict:
             "pose_frames_with_shoulders": int(tracking.extras.get("body_valid", np.ones(1, bool)).sum()),
         },
     }
-    try:
-        from scipy.signal import find_peaks
-
-        s = tracking.space
-        blink = tracking.expression[:, [s.channel("blink_left"), s.channel("blink_right")]].mean(axis=1)
-        peaks, _ = find_peaks(blink, height=0.35, distance=5)
-        summary["blinks_s"] = [round(float(tracking.time[p]), 2) for p in peaks]
-    except Exception:  # another space, or no scipy: the summary is a convenience
-        pass
+    if {"blink_left", "blink_right"} <= set(tracking.space.channels):
+        sp = tracking.space
+        blink = tracking.expression[:, [sp.channel("blink_left"), sp.channel("blink_right")]].mean(axis=1)
+        summary["blinks_s"] = [round(float(tracking.time[p]), 2) for p in peaks(blink, height=0.35, distance=5)]
     return summary
+
+
+def peaks(x: np.ndarray, *, height: float, distance: int) -> list[int]:
+    """Indices of local maxima of `x` [N] at least `height` high and `distance` apart
+    (the higher one wins), like scipy.signal.find_peaks without importing scipy."""
+    cand = [i for i in range(len(x)) if x[i] >= height
+            and (i == 0 or x[i] >= x[i - 1]) and (i == len(x) - 1 or x[i] > x[i + 1])]
+    kept: list[int] = []
+    for i in sorted(cand, key=lambda i: -x[i]):
+        if all(abs(i - j) >= distance for j in kept):
+            kept.append(i)
+    return sorted(kept)
 
 
 def track_video(
