@@ -111,6 +111,8 @@ def ingest_recording(
     log = log or logging.getLogger("avatarzoo.ingest")
     fps, size = recording.fps, recording.crop.size
     info = probe(video)
+    if recording.camera != "static":
+        log.warning("recording.camera = %r: ingest still uses one crop for the whole clip", recording.camera)
     span = dict(fps=fps, start=recording.start, duration=recording.duration)
 
     # Pass 1: exact frame count and times; 8 frames spread over the clip for the

@@ -81,17 +81,17 @@ def _reason(e: Exception) -> str:
 
 def probe(path: Path) -> VideoInfo:
     """Read the stream's header and first frame; InputError if it is not a usable video."""
+    import av
+
     path = Path(path)
     container = _open(path)
     try:
         vs = container.streams.video[0]
-        rotation = 0
-        width, height = vs.codec_context.width, vs.codec_context.height
         try:
             first = next(container.decode(vs))
         except StopIteration:
             raise InputError(f"{path}: the video stream has no frames (empty or truncated video)") from None
-        except Exception as e:
+        except av.error.FFmpegError as e:
             raise InputError(f"{path}: the first frame cannot be decoded ({_reason(e)}); the file is corrupt or truncated") from None
         rotation = _upright_turns(first) * 90
         width, height = first.width, first.height
