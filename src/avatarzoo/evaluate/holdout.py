@@ -224,6 +224,7 @@ def evaluate_holdout(
 
     speed = None
     if time_render:
+        log.info("evaluate: timing renders at batch 1 (%s)", device)
         t = render_speed(
             renderer, expr_w, pose_w, body_w, device=device,
             warmup=config.timing.warmup, repeats=config.timing.repeats, max_seconds=config.timing.max_seconds,

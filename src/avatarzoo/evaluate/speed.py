@@ -30,11 +30,17 @@ def time_calls(
 ) -> np.ndarray:
     """Seconds of each timed call `fn(i)` (i = call number), float64 [n], 3 <= n <= repeats.
 
-    `warmup` untimed calls first; timing stops after `repeats` calls or once
-    `max_seconds` have passed (but never before 3 calls)."""
-    for i in range(warmup):
+    Up to `warmup` untimed calls first (at least 2: the first may compile kernels; fewer
+    once a fifth of `max_seconds` is spent, so a slow CPU render doesn't warm up for
+    minutes); timing stops after `repeats` calls or once `max_seconds` have passed
+    (but never before 3 calls)."""
+    start = time.perf_counter()
+    i = 0
+    while i < warmup and (i < 2 or time.perf_counter() - start < max_seconds / 5):
         fn(i)
-    sync()
+        sync()
+        i += 1
+    warmup = i
     times: list[float] = []
     start = time.perf_counter()
     for i in range(repeats):
