@@ -28,8 +28,12 @@ if TYPE_CHECKING:
 
 def run(ctx: "StageContext") -> None:
     config = ctx.recipe.tracker
+    if config.kind == "import":  # another tracker's native output (trackers/imported.py)
+        from avatarzoo.trackers.imported import run as run_import
+
+        return run_import(ctx)
     if config.kind != "mediapipe":
-        raise StageError(f"avatarzoo.trackers.stage runs tracker kind 'mediapipe', the recipe has '{config.kind}'")
+        raise StageError(f"stage track: unknown tracker kind '{config.kind}' (expected mediapipe or import)")
     track_ingested(ctx.inputs["ingest"], ctx.out, config=config, progress=ctx.progress, log=ctx.log)
 
 
