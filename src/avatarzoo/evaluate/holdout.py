@@ -267,7 +267,9 @@ def _fidelity(
     m = live.shape[0]
 
     def retrack(images: np.ndarray, what: str) -> dict[str, np.ndarray]:
-        it = progress((images[i] for i in range(m)), total=m, desc=f"evaluate: track {what}", unit="frame")
+        # Plain in-RAM arrays, one frame at a time: MediaPipe is handed no memmap views.
+        frames_it = (np.array(images[i]) for i in range(m))
+        it = progress(frames_it, total=m, desc=f"evaluate: track {what}", unit="frame")
         result = track(it, fps=fps, reference=tracking)
         arr = _tracking_arrays(result, m, f"re-tracked {what}")
         if result.space.name != tracking.space.name:
