@@ -63,6 +63,9 @@ def test_fidelity_live_beats_frozen_and_brows_are_not_measurable(result):
     brows = regions["brows"]
     assert not brows.measurable and brows.gt_std_window < 0.3 * brows.gt_std_clip
     assert report.fidelity.face_found_live == 1.0
+    curves = report.fidelity.curves["blink_l"]
+    assert len(curves.gt) == len(curves.live) == len(curves.frozen) == 20
+    assert set(report.fidelity.curves) == {n for r in report.fidelity.regions for n in r.headline}
 
 
 def test_report_round_trips_and_prints(result, tmp_path):

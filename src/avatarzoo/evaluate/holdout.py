@@ -21,7 +21,15 @@ from avatarzoo.evaluate.baseline import mean_frame
 from avatarzoo.evaluate.config import EvalConfig
 from avatarzoo.evaluate.facebox import face_boxes
 from avatarzoo.evaluate.plot import FROZEN, GT, LIVE, Panel, Series, draw_panels
-from avatarzoo.evaluate.report import EvalReport, Fidelity, FrameScores, ImageMetrics, Images, Speed
+from avatarzoo.evaluate.report import (
+    ChannelCurves,
+    EvalReport,
+    Fidelity,
+    FrameScores,
+    ImageMetrics,
+    Images,
+    Speed,
+)
 from avatarzoo.evaluate.scores import KEYS, score_frames
 from avatarzoo.evaluate.sheet import contact_sheet, expressiveness, pick_frames, write_png
 from avatarzoo.evaluate.speed import render_speed
@@ -299,6 +307,7 @@ def _fidelity(
     lmk = fid.landmark_error_px(gt["landmarks"][both], lv["landmarks"][both]) if both.any() else None
 
     panels = []
+    curves: dict[str, ChannelCurves] = {}
     for region in regions:
         for name in region.headline:
             i = space.channel(name)
@@ -306,6 +315,11 @@ def _fidelity(
 
             def masked(x: dict[str, np.ndarray]) -> np.ndarray:
                 return np.where(x["valid"], x["expression"][:, i], np.nan)
+
+            def listed(v: np.ndarray) -> list[float | None]:
+                return [float(x) if np.isfinite(x) else None for x in v]
+
+            curves[name] = ChannelCurves(gt=listed(masked(gt)), live=listed(masked(lv)), frozen=listed(masked(fz)))
 
             verdict = (
                 f"live corr {ch.live.corr:.2f} amp {ch.live.amplitude:.2f} | frozen corr"
@@ -330,4 +344,5 @@ def _fidelity(
         head_rotation_error_deg=None if rot is None else float(np.median(rot)),
         landmark_error_px=None if lmk is None else float(np.median(lmk)),
         regions=regions,
+        curves=curves,
     )

@@ -142,6 +142,15 @@ class MeasurabilityRule(_Model):
         return max(self.min_std, self.min_std_by_space.get(space, 0.0))
 
 
+class ChannelCurves(_Model):
+    """One headline channel over the held-out window, index-aligned with
+    `EvalReport.frames`; None where the tracker found no face."""
+
+    gt: list[float | None]
+    live: list[float | None]
+    frozen: list[float | None]
+
+
 class Fidelity(_Model):
     """Re-tracked expression fidelity on the held-out window."""
 
@@ -160,6 +169,9 @@ class Fidelity(_Model):
         None, description="Median over frames of the mean 2D landmark distance, eval pixels."
     )
     regions: list[RegionFidelity]
+    curves: dict[str, ChannelCurves] = Field(
+        default_factory=dict, description="Headline channel name -> its curves (what fidelity.png draws)."
+    )
 
 
 # --- speed -------------------------------------------------------------------------
