@@ -27,9 +27,10 @@ def rasterize_gsplat(
 ) -> tuple[Tensor, Tensor, dict]:
     from gsplat import rasterization
 
+    c = lambda x: x.contiguous()  # noqa: E731  (the kernels read raw pointers)
     img, acc, meta = rasterization(
-        means, None, None, opacities, colors, viewmats[:, None], Ks[:, None], width, height,
-        covars=covars, near_plane=near_plane, far_plane=far_plane, eps2d=eps2d,
+        c(means), None, None, c(opacities), c(colors), c(viewmats[:, None]), c(Ks[:, None]),
+        width, height, covars=c(covars), near_plane=near_plane, far_plane=far_plane, eps2d=eps2d,
         tile_size=tile_size, packed=False, rasterize_mode="classic",
     )  # [B, 1, H, W, C], [B, 1, H, W, 1]
     return img[:, 0], acc[:, 0], meta

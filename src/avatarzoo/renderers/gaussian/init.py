@@ -161,7 +161,7 @@ def initial_gaussians(
 
     # depth: inverse-distance weights of the 4 nearest projected landmarks
     d2 = ((xy[:, None] - uv[None]) ** 2).sum(-1)  # [n, L]
-    near = np.argsort(d2, 1)[:, :4]
+    near = np.argpartition(d2, 4, axis=1)[:, :4]
     w = 1.0 / (np.take_along_axis(d2, near, 1) + 1.0)
     z_face = (z[near] * w).sum(1) / w.sum(1)
     face_h = float(np.ptp(uv[:, 1]))

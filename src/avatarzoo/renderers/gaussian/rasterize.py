@@ -53,7 +53,7 @@ def rasterize(
     near_plane: float = 0.01,
     far_plane: float = 1e10,
     eps2d: float = 0.3,
-    tile_size: int = 16,
+    tile_size: int | None = None,
     max_per_tile: int | None = None,
     backend: Backend = "auto",
 ) -> tuple[Tensor, Tensor, dict]:
@@ -65,8 +65,11 @@ def rasterize(
             [B, N, 3]; pass None for both when giving `covars` [B, N, 3, 3].
         opacities: [B, N]; colors: [B, N, C] (post-activation).
         viewmats: world → camera, [B, 4, 4]; Ks: pinhole intrinsics, [B, 3, 3].
+        tile_size: binning tile side; None: 16 for gsplat (its kernels' size) and 4 for
+            the torch backend (the image is the same for any size; small tiles waste
+            less work on Gaussians that touch only part of a tile: ~2× faster on CPU).
         max_per_tile: torch backend only: composite at most this many front-most
-            Gaussians per 16×16 tile (None: all, exact).
+            Gaussians per tile (None: all, exact).
         backend: "auto" (gsplat on CUDA, torch elsewhere), "torch" or "gsplat".
 
     Returns:
@@ -88,6 +91,8 @@ def rasterize(
     _check("viewmats", viewmats, (b, 4, 4))
     _check("Ks", Ks, (b, 3, 3))
     kind = resolve_backend(backend, means.device)
+    if tile_size is None:
+        tile_size = 16 if kind == "gsplat" else 4
     kw = dict(near_plane=near_plane, far_plane=far_plane, eps2d=eps2d, tile_size=tile_size)
     if kind == "gsplat":
         from avatarzoo.renderers.gaussian._gsplat_rasterizer import rasterize_gsplat
