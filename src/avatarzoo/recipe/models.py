@@ -154,7 +154,7 @@ class GaussianRendererConfig(Strict):
     max_per_tile: int | None = Field(
         None, ge=1,
         description="PyTorch rasterizer only: composite at most this many front-most Gaussians"
-        " per 16x16 tile (speed on CPU); None: all (exact).",
+        " per tile (speed on CPU); None: all (exact).",
     )
 
 
