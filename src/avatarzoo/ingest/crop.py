@@ -41,33 +41,47 @@ class Extents:
     shoulders: np.ndarray | None
 
 
+class ExtentMeter:
+    """Callable: HxWx3 uint8 RGB frame -> its Extents, or None (no face). Each frame is
+    an independent image (static mode), so a subsample can be spread over the whole
+    clip and measured while the rest of the clip is still being decoded."""
+
+    def __init__(self) -> None:
+        from avatarzoo.trackers.runtime import solution
+
+        self._face = solution("face_mesh").FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
+        self._pose = solution("pose").Pose(static_image_mode=True, model_complexity=1)
+
+    def __call__(self, img: np.ndarray) -> Extents | None:
+        h, w = img.shape[:2]
+        r = self._face.process(img)
+        if not r.multi_face_landmarks:
+            return None
+        lm = np.array([(p.x * w, p.y * h) for p in r.multi_face_landmarks[0].landmark])
+        face = np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()])
+        shoulders = None
+        rp = self._pose.process(img)
+        if rp.pose_landmarks:
+            pts = rp.pose_landmarks.landmark
+            if min(pts[11].visibility, pts[12].visibility) > 0.5:
+                shoulders = np.array([(pts[i].x * w, pts[i].y * h) for i in (11, 12)])
+        return Extents(face=face, shoulders=shoulders)
+
+    def close(self) -> None:
+        self._face.close()
+        self._pose.close()
+
+    def __enter__(self) -> "ExtentMeter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def measure_extents(frames: Sequence[np.ndarray]) -> list[Extents | None]:
-    """Face box and shoulders of each HxWx3 uint8 RGB frame (None: no face found).
-
-    Frames are treated as independent images (static mode), so a subsample can be
-    spread over the whole clip.
-    """
-    from mediapipe.python.solutions import face_mesh, pose
-
-    out: list[Extents | None] = []
-    with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False) as fm, \
-            pose.Pose(static_image_mode=True, model_complexity=1) as po:
-        for img in frames:
-            h, w = img.shape[:2]
-            r = fm.process(img)
-            if not r.multi_face_landmarks:
-                out.append(None)
-                continue
-            lm = np.array([(p.x * w, p.y * h) for p in r.multi_face_landmarks[0].landmark])
-            face = np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()])
-            shoulders = None
-            rp = po.process(img)
-            if rp.pose_landmarks:
-                pts = rp.pose_landmarks.landmark
-                if min(pts[11].visibility, pts[12].visibility) > 0.5:
-                    shoulders = np.array([(pts[i].x * w, pts[i].y * h) for i in (11, 12)])
-            out.append(Extents(face=face, shoulders=shoulders))
-    return out
+    """Face box and shoulders of each HxWx3 uint8 RGB frame (None: no face found)."""
+    with ExtentMeter() as meter:
+        return [meter(img) for img in frames]
 
 
 def choose_crop(extents: Sequence[Extents], *, width: int, height: int, frame: CropFrame) -> tuple[int, int, int, int]:

@@ -8,10 +8,13 @@ S crop side.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 BACKGROUND_BELOW = 64  # mask value (0..255) under which a pixel counts as background
 MAX_FRAMES = 48  # frames sampled evenly over the clip (a static camera: plenty for a median)
+THREADS = 2  # row chunks in parallel (each chunk's result is the same in any order)
 _ROWS = 32  # rows per chunk: [F, 32, S, 3] uint16 stays a few tens of MB
 
 
@@ -34,7 +37,8 @@ def background_plate(frames: np.ndarray, masks: np.ndarray, *, max_frames: int =
     ])  # bool [F, S, S]
     plate = np.zeros((s, s, 3), np.uint8)
     seen = background.any(axis=0)
-    for r in range(0, s, _ROWS):
+
+    def median_rows(r: int) -> None:  # numpy's sort releases the GIL: chunks run in parallel
         rows = slice(r, min(r + _ROWS, s))
         px = np.asarray(frames[pick, rows]).astype(np.uint16).transpose(1, 2, 3, 0).copy()  # [R, S, 3, F]
         bg = background[:, rows].transpose(1, 2, 0)  # [R, S, F]
@@ -44,6 +48,9 @@ def background_plate(frames: np.ndarray, masks: np.ndarray, *, max_frames: int =
         mid = np.maximum(count - 1, 0) // 2
         med = np.take_along_axis(px, np.broadcast_to(mid[:, :, None, None], (*mid.shape, 3, 1)), axis=-1)[..., 0]
         plate[rows] = np.where(count[..., None] > 0, med, 0).astype(np.uint8)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(median_rows, range(0, s, _ROWS)))
     holes = (~seen).astype(np.uint8)
     fraction = float(holes.mean())
     if fraction > 0:

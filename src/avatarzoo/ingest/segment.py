@@ -16,7 +16,9 @@ class PersonSegmenter:
     (the model keeps no state, so order only matters for speed)."""
 
     def __init__(self) -> None:
-        from mediapipe.python.solutions import selfie_segmentation
+        from avatarzoo.trackers.runtime import solution
+
+        selfie_segmentation = solution("selfie_segmentation")
 
         self._model = selfie_segmentation.SelfieSegmentation(model_selection=0)
 

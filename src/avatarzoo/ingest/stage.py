@@ -2,11 +2,13 @@
 audio.npy, ingest.json (docs/ARCHITECTURE.md, "ingest output").
 
 Two lazy passes over the video, never holding more than a few frames:
-1. count the resampled frames and measure face and shoulder extents on 8 frames
-   spread over the clip -> the one static crop (the camera is static);
+1. count the resampled frames; 8 frames spread over the clip are measured (face and
+   shoulder extents) on a worker thread while decoding goes on -> the one static crop
+   (the camera is static);
 2. crop + resize every frame into the `frames.npy` memmap while two worker threads run
    selfie segmentation into `masks.npy`.
-Then the background plate (median of unmasked pixels) and the audio (16 kHz mono).
+Then the background plate (median of unmasked pixels, two threads) and the audio
+(16 kHz mono).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -99,7 +101,7 @@ def ingest_recording(
     import cv2
 
     from avatarzoo.ingest.audio import SAMPLE_RATE, load_audio
-    from avatarzoo.ingest.crop import choose_crop, crop_resize, measure_extents
+    from avatarzoo.ingest.crop import ExtentMeter, choose_crop, crop_resize
     from avatarzoo.ingest.plate import background_plate
     from avatarzoo.ingest.video import check_complete, iter_frames, probe
     from avatarzoo.stages.files import atomic_write_json
@@ -120,18 +122,20 @@ def ingest_recording(
     expected = _expected_frames(info.duration, recording)
     wanted = frozenset(np.linspace(0, expected - 1, min(expected, N_CROP_SAMPLES)).round().astype(int).tolist())
     times: list[float] = []
-    samples: list[tuple[float, np.ndarray]] = []
-    for t, img in iter_frames(video, decode=wanted, **span):
-        times.append(t)
-        if img is not None:
-            samples.append((t, img))
-    n = len(times)
-    if recording.duration is None:
-        check_complete(info, times[-1], fps)
-    if len(samples) < min(n, N_CROP_SAMPLES) // 2:  # the declared duration was wrong
-        wanted = frozenset(np.linspace(0, n - 1, min(n, N_CROP_SAMPLES)).round().astype(int).tolist())
-        samples = [(t, img) for t, img in iter_frames(video, decode=wanted, **span) if img is not None]
-    extents = measure_extents([img for _, img in samples])
+    samples: list[tuple[float, Future]] = []  # (time, extents being measured)
+    with ExtentMeter() as meter, ThreadPoolExecutor(1) as pool:
+        for t, img in iter_frames(video, decode=wanted, **span):
+            times.append(t)
+            if img is not None:
+                samples.append((t, pool.submit(meter, img)))
+        n = len(times)
+        if recording.duration is None:
+            check_complete(info, times[-1], fps)
+        if len(samples) < min(n, N_CROP_SAMPLES) // 2:  # the declared duration was wrong
+            wanted = frozenset(np.linspace(0, n - 1, min(n, N_CROP_SAMPLES)).round().astype(int).tolist())
+            samples = [(t, pool.submit(meter, img)) for t, img in iter_frames(video, decode=wanted, **span)
+                       if img is not None]
+        extents = [job.result() for _, job in samples]
     found = [e for e in extents if e is not None]
     if not found:
         raise InputError(
