@@ -10,8 +10,8 @@ Pose shoulders are noisy: on the Obama clip (shoulders at the frame's edges, und
 suit) they jump ~4 px (std, 512² crop) from frame to frame, and the model's estimate
 depends on its tracking state (every frame vs every 2nd frame: 3-4 px apart on average
 after smoothing, as far apart as the 1 Hz low-passed track is from the raw one). So the body gets its own, stronger smoothing than the face: a
-zero-phase low-pass at `BODY_CUTOFF` Hz (One-Euro with beta 0), which keeps the sway
-(< 1 Hz) and drops the jitter.
+zero-phase low-pass at `body_cutoff_hz` (recipe, default 1 Hz; One-Euro with beta 0),
+which keeps the sway (< 1 Hz) and drops the jitter.
 Shapes: B = 3 body points (BODY_NAMES), H x W frame.
 """
 
@@ -21,14 +21,14 @@ import numpy as np
 
 BODY_NAMES = ["left_shoulder", "right_shoulder", "neck_base"]
 VISIBLE = 0.5
-BODY_CUTOFF = 1.0  # Hz, zero-phase (forward + backward) first-order low-pass
 
 
-def smooth_body(body: np.ndarray, *, fps: float) -> np.ndarray:
-    """Body points float [N, B, 2] low-passed at BODY_CUTOFF Hz without lag."""
+def smooth_body(body: np.ndarray, *, fps: float, cutoff: float = 1.0) -> np.ndarray:
+    """Body points float [N, B, 2] low-passed at `cutoff` Hz without lag (zero-phase,
+    forward + backward first-order low-pass)."""
     from avatarzoo.trackers.smoothing import one_euro_zero_phase
 
-    return one_euro_zero_phase(body, fps=fps, min_cutoff=BODY_CUTOFF, beta=0.0)
+    return one_euro_zero_phase(body, fps=fps, min_cutoff=cutoff, beta=0.0)
 
 
 class PoseRunner:
@@ -36,7 +36,9 @@ class PoseRunner:
     Video mode: frames of one clip in order."""
 
     def __init__(self) -> None:
-        from mediapipe.python.solutions import pose
+        from avatarzoo.trackers.runtime import solution
+
+        pose = solution("pose")
 
         self._model = pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True)
 

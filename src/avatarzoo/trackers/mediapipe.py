@@ -2,7 +2,8 @@
 
 `track_frames` turns frames into a `Tracking` in the `face-64` space:
 1. face mesh (video mode) on every frame, MediaPipe Pose on every `body_stride`-th
-   frame in a second thread (the two models run in parallel on two cores);
+   frame in a second thread (the two models run in parallel on two cores: `process`
+   releases the GIL while the graph runs);
 2. frames without a face are interpolated and flagged in `valid`; more than
    `config.max_missing` of them is an InputError naming the time ranges;
 3. zero-phase One-Euro smoothing of landmarks and body (smoothing.py);
@@ -24,11 +25,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from avatarzoo.errors import InputError, SpaceError
+from avatarzoo.trackers.runtime import blas_threads
 from avatarzoo.trackers.tracking import N_LANDMARKS, Tracking
 
 log = logging.getLogger("avatarzoo.trackers")
 
-BODY_STRIDE = 4  # Pose on every 4th frame (6.25 Hz at 25 fps), interpolated; see body.py
 FIT_MAX_FRAMES = 300  # frames used to fit the canonical face
 # Landmarks are smoothed with the eye corners this many units apart. On the Obama clip
 # (recipe defaults 1.5 Hz / 0.3): blink peaks keep 96% of their height, frame-to-frame
@@ -42,7 +43,9 @@ class FaceMeshRunner:
     times W) or None. Video mode: frames of one clip, in order."""
 
     def __init__(self) -> None:
-        from mediapipe.python.solutions import face_mesh
+        from avatarzoo.trackers.runtime import solution
+
+        face_mesh = solution("face_mesh")
 
         self._model = face_mesh.FaceMesh(
             static_image_mode=False, max_num_faces=1, refine_landmarks=True,
@@ -100,6 +103,7 @@ def interpolate_missing(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape)
 
 
+@blas_threads(1)  # small linear algebra; BLAS threads only contend with the graphs (runtime.py)
 def track_frames(
     frames: Iterable[np.ndarray],
     *,
@@ -109,7 +113,7 @@ def track_frames(
     progress: Callable[..., Iterator] | None = None,
     fit_until: int | None = None,
     time: np.ndarray | None = None,
-    body_stride: int = BODY_STRIDE,
+    body_stride: int | None = None,
     source: str = "frames",
 ) -> Tracking:
     """Track HxWx3 uint8 RGB `frames` (one clip, in order, at `fps`) into a Tracking.
@@ -122,7 +126,8 @@ def track_frames(
         fit_until: fit the subject's canonical face and expression basis on frames
             [0, fit_until) only (the training frames); default all.
         time: float64 [N] seconds of the frames; default `arange(N) / fps`.
-        body_stride: run Pose on every k-th frame (1 = every frame).
+        body_stride: run Pose on every k-th frame (1 = every frame); default the
+            config's `body_stride`.
         source: what the frames are, for error messages (e.g. the video's path).
     """
     from avatarzoo.recipe.models import MediapipeTrackerConfig
@@ -137,6 +142,9 @@ def track_frames(
     if space.name != "face-64":
         raise SpaceError(f"the mediapipe tracker emits 'face-64', the recipe asks for '{space.name}'")
     progress = progress or _no_progress
+    body_stride = body_stride or config.body_stride
+    if body_stride < 1:
+        raise ValueError(f"body_stride must be >= 1, got {body_stride}")
     total = len(frames) if hasattr(frames, "__len__") else None
 
     face = FaceMeshRunner()
@@ -225,7 +233,7 @@ def track_frames(
             body[k], body_ok[k] = b, True
     if body_ok.any():
         body = interpolate_missing(body, body_ok)
-        body = smooth_body(body, fps=fps) if config.smoothing.kind != "none" else body
+        body = smooth_body(body, fps=fps, cutoff=config.body_cutoff_hz) if config.smoothing.kind != "none" else body
     elif reference is not None:
         body = np.broadcast_to(np.median(reference.body, axis=0), body.shape).copy()
     else:

@@ -47,7 +47,7 @@ def track_ingested(
     body_stride: int | None = None,
 ) -> Tracking:
     """Track an ingest output directory into `out`; returns the Tracking."""
-    from avatarzoo.trackers.mediapipe import BODY_STRIDE, track_frames
+    from avatarzoo.trackers.mediapipe import track_frames
     from avatarzoo.trackers.preview import channel_plot, contact_sheet
 
     ingest_dir, out = Path(ingest_dir), Path(out)
@@ -60,7 +60,7 @@ def track_ingested(
     tracking = track_frames(
         frames, fps=float(meta["fps"]), config=config, progress=progress,
         fit_until=int(meta["holdout_start"]), time=time, source=source,
-        body_stride=body_stride or BODY_STRIDE,
+        body_stride=body_stride,
     )
     seconds = _time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
