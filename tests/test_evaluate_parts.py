@@ -206,3 +206,19 @@ def test_time_calls_warms_up_then_times_at_least_three():
     times = time_calls(calls.append, sync=lambda: None, warmup=5, repeats=5, max_seconds=0.0)
     assert calls == [0, 1, 2, 3, 4] and len(times) == 3  # budget spent: 2 warm-up, 3 timed
     assert (times >= 0).all()
+
+
+def test_fast_correlation_ignores_a_shared_slow_drift():
+    t = np.arange(50.0)
+    drift = t / 50  # both sides share it: a render that only follows head pose
+    blinks = np.zeros(50)
+    blinks[[10, 30, 44]] = 1.0
+    gt = drift + blinks
+    frozen = drift + 0.01 * np.sin(t)
+    k = fid.fast_frames(25.0)
+    assert k == 9
+    a = fid.agreement(gt, frozen, np.ones(50, bool), fast=k)
+    b = fid.agreement(gt, gt + 0.01 * np.cos(t), np.ones(50, bool), fast=k)
+    assert a.corr > 0.4 and a.corr_fast < 0.2  # plain corr is fooled by the drift, fast is not
+    assert b.corr_fast > 0.95
+    np.testing.assert_allclose(fid.high_pass(np.full(20, 3.0), 5), 0, atol=1e-12)

@@ -72,14 +72,39 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 1e-12 else 0.0
 
 
-def agreement(gt: np.ndarray, other: np.ndarray, mask: np.ndarray) -> Agreement:
-    """Correlation and amplitude ratio of `other` against `gt` over `mask` ([M] each)."""
-    g, o = np.asarray(gt, np.float64)[mask], np.asarray(other, np.float64)[mask]
+#: Window of the moving average that `corr_fast` removes: ~0.36 s keeps blinks (0.1-0.4 s)
+#: and syllables (4-5 Hz) and drops head sway and slow drift (below ~1.5 Hz).
+FAST_SECONDS = 0.36
+
+
+def fast_frames(fps: float, seconds: float = FAST_SECONDS) -> int:
+    """Odd moving-average length (>= 3 frames) of `seconds` at `fps`."""
+    k = max(3, int(round(seconds * fps)))
+    return k if k % 2 else k + 1
+
+
+def high_pass(x: np.ndarray, frames: int) -> np.ndarray:
+    """x [M] minus its centred moving average over `frames` (odd), edges padded by repetition."""
+    x = np.asarray(x, np.float64)
+    h = frames // 2
+    padded = np.pad(x, h, mode="edge")
+    return x - np.convolve(padded, np.ones(frames) / frames, mode="valid")
+
+
+def agreement(gt: np.ndarray, other: np.ndarray, mask: np.ndarray, *, fast: int | None = None) -> Agreement:
+    """Correlation (plain, and high-passed over `fast` frames when given) and amplitude
+    ratio of `other` against `gt` over `mask` ([M] each; the high-pass runs on the whole
+    series, whose missing frames the tracker has interpolated, then `mask` applies)."""
+    gt, other = np.asarray(gt, np.float64), np.asarray(other, np.float64)
+    g, o = gt[mask], other[mask]
     if g.size < 2:
         return Agreement(corr=0.0, amplitude=0.0, frames=int(g.size))
     sg = float(g.std())
     amp = float(o.std()) / sg if sg > 0 else 0.0
-    return Agreement(corr=pearson(g, o), amplitude=amp, frames=int(g.size))
+    corr_fast = None
+    if fast is not None and gt.size > fast:
+        corr_fast = pearson(high_pass(gt, fast)[mask], high_pass(other, fast)[mask])
+    return Agreement(corr=pearson(g, o), corr_fast=corr_fast, amplitude=amp, frames=int(g.size))
 
 
 def _std(x: np.ndarray, mask: np.ndarray) -> float:
@@ -125,6 +150,7 @@ def compare(
     frozen_valid: np.ndarray | None = None,
     stored: np.ndarray | None = None,
     rule: MeasurabilityRule = MeasurabilityRule(),
+    fast: int | None = None,
 ) -> list[RegionFidelity]:
     """Per-region fidelity of re-tracked renders.
 
@@ -137,6 +163,7 @@ def compare(
         frozen, frozen_valid: [M, D], [M]: renders with the expression frozen, re-tracked.
         stored: [M, D]: the stored tracking of the window, when `gt` is a re-tracking of
             the recording (gives each channel's tracker repeatability).
+        fast: moving-average frames of `corr_fast` (see `fast_frames`); None: not computed.
     """
     m, d = np.asarray(gt).shape
     if d != space.dim:
@@ -170,11 +197,13 @@ def compare(
                     gt_std_clip=sc,
                     measurable=ok,
                     reason=reason,
-                    live=agreement(gt[:, i], live[:, i], both),
+                    live=agreement(gt[:, i], live[:, i], both, fast=fast),
                     frozen=None
                     if frozen is None
-                    else agreement(gt[:, i], frozen[:, i], gt_valid & frozen_valid),
-                    repeatability=None if stored is None else agreement(stored[:, i], gt[:, i], gt_valid),
+                    else agreement(gt[:, i], frozen[:, i], gt_valid & frozen_valid, fast=fast),
+                    repeatability=None
+                    if stored is None
+                    else agreement(stored[:, i], gt[:, i], gt_valid, fast=fast),
                 )
             )
         by_index = {c.index: c for c in channels}
@@ -187,8 +216,10 @@ def compare(
             parts = [getattr(c, which) for c in scored]
             if not parts or any(p is None for p in parts):
                 return None
+            fasts = [p.corr_fast for p in parts]
             return Agreement(
                 corr=float(np.mean([p.corr for p in parts])),
+                corr_fast=None if any(f is None for f in fasts) else float(np.mean(fasts)),
                 amplitude=float(np.mean([p.amplitude for p in parts])),
                 frames=min(p.frames for p in parts),
             )

@@ -258,6 +258,10 @@ def evaluate_holdout(
     ).with_headline()
 
 
+def _f(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
 def _fidelity(
     *,
     frames: np.ndarray,
@@ -301,6 +305,7 @@ def _fidelity(
         frozen=fz["expression"], frozen_valid=fz["valid"],
         stored=stored["expression"] if retracked else None,
         rule=config.rule,
+        fast=fid.fast_frames(fps),
     )
     both = gt["valid"] & lv["valid"]
     rot = fid.rotation_error_deg(gt["pose"][both], lv["pose"][both]) if both.any() else None
@@ -322,8 +327,8 @@ def _fidelity(
             curves[name] = ChannelCurves(gt=listed(masked(gt)), live=listed(masked(lv)), frozen=listed(masked(fz)))
 
             verdict = (
-                f"live corr {ch.live.corr:.2f} amp {ch.live.amplitude:.2f} | frozen corr"
-                f" {ch.frozen.corr:.2f} amp {ch.frozen.amplitude:.2f}"
+                f"live corr {ch.live.corr:.2f} fast {_f(ch.live.corr_fast)} amp {ch.live.amplitude:.2f}"
+                f" | frozen corr {ch.frozen.corr:.2f} fast {_f(ch.frozen.corr_fast)} amp {ch.frozen.amplitude:.2f}"
                 if ch.measurable and ch.live and ch.frozen
                 else f"not measurable: {ch.reason}"
             )
@@ -337,6 +342,7 @@ def _fidelity(
 
     return Fidelity(
         rule=config.rule,
+        fast_frames=fid.fast_frames(fps),
         ground_truth=config.ground_truth,
         face_found_gt=float(gt["valid"].mean()),
         face_found_live=float(lv["valid"].mean()),

@@ -73,10 +73,15 @@ class Agreement(_Model):
     """A re-tracked channel against ground truth over the frames where both found a face.
 
     `corr`: Pearson correlation (0 when either side is constant: no co-variation).
+    `corr_fast`: the same after removing each series' centred moving average over
+        `Fidelity.fast_frames` (~0.36 s): blinks, syllables and brow flicks, without the
+        slow drift that a render driven by head pose alone also reproduces (on the Obama
+        clip a frozen-expression render scored plain mouth/jaw corr 0.86/0.91, fast 0.34/0.54).
     `amplitude`: std re-tracked / std ground truth (1 = the render moves as much as the person).
     """
 
     corr: float
+    corr_fast: float | None = None
     amplitude: float
     frames: int
 
@@ -155,6 +160,7 @@ class Fidelity(_Model):
     """Re-tracked expression fidelity on the held-out window."""
 
     rule: MeasurabilityRule
+    fast_frames: int | None = Field(None, description="Moving-average window of `corr_fast`, frames.")
     ground_truth: str = Field(
         description="What the re-tracked renders are compared with: 'retracked' (the"
         " held-out recording frames tracked by the same call as the renders) or 'stored'."
@@ -243,11 +249,13 @@ def headline_of(report: EvalReport) -> dict[str, float]:
     if report.fidelity is not None:
         for r in report.fidelity.regions:
             if r.measurable and r.live is not None:
-                out[f"{r.region}_corr"] = r.live.corr
-                out[f"{r.region}_amplitude"] = r.live.amplitude
-                if r.frozen is not None:
-                    out[f"{r.region}_frozen_corr"] = r.frozen.corr
-                    out[f"{r.region}_frozen_amplitude"] = r.frozen.amplitude
+                for prefix, a in ((f"{r.region}_", r.live), (f"{r.region}_frozen_", r.frozen)):
+                    if a is None:
+                        continue
+                    out[prefix + "corr"] = a.corr
+                    if a.corr_fast is not None:
+                        out[prefix + "corr_fast"] = a.corr_fast
+                    out[prefix + "amplitude"] = a.amplitude
     if report.speed is not None:
         out["render_fps"] = report.speed.fps
     return out
@@ -295,22 +303,29 @@ def format_report(report: EvalReport) -> str:
             f" corr / amplitude (std ratio)"
         )
         lines.append(
-            f"{'region':<8}{'channels':<28}{'GT std win/clip':>17}{'live corr':>11}{'amp':>6}"
-            f"{'frozen corr':>13}{'amp':>6}"
+            f"{'':<52}{'live':>18}   {'frozen expression':>18}"
         )
+        lines.append(
+            f"{'region':<8}{'channels':<28}{'GT std win/clip':>16}{'corr':>6}{'fast':>6}{'amp':>6}"
+            f"   {'corr':>6}{'fast':>6}{'amp':>6}"
+        )
+
+        def cols(a: Agreement | None) -> str:
+            if a is None:
+                return f"{'–':>6}{'–':>6}{'–':>6}"
+            return f"{a.corr:>6.2f}{_fmt(a.corr_fast, '.2f'):>6}{a.amplitude:>6.2f}"
+
         for reg in fid.regions:
             std = f"{reg.gt_std_window:.3g}/{reg.gt_std_clip:.3g}"
             names = ",".join(reg.headline)
             names = names if len(names) <= 27 else names[:24] + "..."
-            head = f"{reg.region:<8}{names:<28}{std:>17}"
+            head = f"{reg.region:<8}{names:<28}{std:>16}"
             if reg.measurable and reg.live is not None:
-                fr = reg.frozen
-                lines.append(
-                    f"{head}{reg.live.corr:>11.2f}{reg.live.amplitude:>6.2f}"
-                    f"{_fmt(fr.corr if fr else None, '.2f'):>13}{_fmt(fr.amplitude if fr else None, '.2f'):>6}"
-                )
+                lines.append(f"{head}{cols(reg.live)}   {cols(reg.frozen)}")
             else:
                 lines.append(f"{head}  not measurable: {reg.reason}")
+        if fid.fast_frames:
+            lines.append(f"fast: correlation after removing a {fid.fast_frames}-frame moving average")
         lines.append(
             f"face found: recording {fid.face_found_gt:.0%}, live {fid.face_found_live:.0%},"
             f" frozen {fid.face_found_frozen:.0%}; head rotation error"
