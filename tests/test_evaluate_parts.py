@@ -185,8 +185,10 @@ def test_side_by_side_video_has_every_frame(tmp_path):
     gt = rng.integers(0, 256, (5, 32, 32, 3)).astype(np.uint8)
     path = tmp_path / "v.mp4"
     with SideBySideWriter(path, size=32, fps=25) as video:
-        video.write(gt[:2], gt[:2])
+        video.write(gt[:2], gt[:2], [("#0", "99 dB"), ("#1", "99 dB")])
         video.write(gt[2:], 255 - gt[2:])
+        with pytest.raises(ValueError, match="labels"):
+            video.write(gt[:2], gt[:2], [("#0", "")])
     with av.open(str(path)) as c:
         decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(decoded) == 5 and decoded[0].shape == (32, 96, 3)

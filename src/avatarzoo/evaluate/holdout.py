@@ -187,7 +187,8 @@ def evaluate_holdout(
             for name, pred in (("render", live), ("frozen", frozen), ("baseline", baseline)):
                 for key, v in score_frames(pred, gt, boxes[a:b]).items():
                     scores[name][key].extend(float(x) for x in v)
-            video.write(gt, live)
+            labels = [(f"#{holdout_start + j}", f"{scores['render']['psnr_full'][j]:.1f} dB") for j in range(a, b)]
+            video.write(gt, live, labels)
     live_mm.flush()
     frozen_mm.flush()
 
