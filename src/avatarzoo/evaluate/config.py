@@ -3,6 +3,8 @@ stage runs `EvalConfig()`; every field is recorded in (or implied by) `metrics.j
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from avatarzoo.evaluate.report import MeasurabilityRule
@@ -25,9 +27,8 @@ class EvalConfig(BaseModel):
     sheet_tile: int = Field(192, ge=32, description="Side of a contact-sheet tile, pixels.")
     heat_max: float = Field(0.25, gt=0, description="Mean |error| (0..1) shown as the hottest colour.")
     rule: MeasurabilityRule = MeasurabilityRule()
-    ground_truth: str = Field(
+    ground_truth: Literal["retracked", "stored"] = Field(
         "retracked",
-        pattern="^(retracked|stored)$",
         description="'retracked': the held-out recording frames go through the same tracking"
         " call as the renders (same smoothing warm-up); 'stored': the track stage's output.",
     )

@@ -10,6 +10,7 @@ correlation beside the frozen control and beside the ground truth's own variatio
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -161,7 +162,7 @@ class Fidelity(_Model):
 
     rule: MeasurabilityRule
     fast_frames: int | None = Field(None, description="Moving-average window of `corr_fast`, frames.")
-    ground_truth: str = Field(
+    ground_truth: Literal["retracked", "stored"] = Field(
         description="What the re-tracked renders are compared with: 'retracked' (the"
         " held-out recording frames tracked by the same call as the renders) or 'stored'."
     )
