@@ -122,10 +122,11 @@ class MeasurabilityRule(_Model):
     """When a channel's correlation on the held-out window means something. Recorded in
     the report so that a reader can check every verdict against the stds beside it.
 
-    Calibrated on the shared Obama clip (face-64, 500 frames, 50-frame windows): windows
-    without a blink have blink std 0.039-0.066 (0.24-0.41 of the clip's 0.16-0.19),
-    windows with one blink 0.109-0.28 (>= 0.6 of it). Another clip's 50 held-out frames
-    had a blink std 5x below the Obama window's (~0.034) and correlations there were noise.
+    Calibrated on the shared Obama clip (face-64, 500 frames, ten 50-frame windows):
+    windows without a blink have blink std 0.2-0.4 of the clip's (0.16-0.19), windows
+    with a blink >= 0.6 of it; brow raise never fell below 0.53 (the speaker's brows
+    move all the time). Another clip's 50 held-out frames had a blink std 5x below the
+    Obama window's (~0.034) and correlations there were noise.
     """
 
     min_std_ratio: float = Field(
