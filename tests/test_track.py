@@ -182,6 +182,31 @@ def test_closing_the_lids_is_a_blink_and_lifting_the_brows_a_raise(tracked):
         assert code[2, i] - code[0, i] > 0.8  # 0.5 cm ~ 0.055 eye distances; scale 0.05
 
 
+def test_head_rotation_is_regressed_out_of_jaw_mouth_and_brows_only():
+    from avatarzoo.trackers.expressions import POSE_DECOUPLED, ExpressionBasis, fit_pose_coupling
+
+    rng = np.random.default_rng(0)
+    angles = np.c_[3 * np.sin(np.arange(300) / 20), rng.normal(0, 2, 300), rng.normal(0, 4, 300)] + [5, -2, 1]
+    raw = rng.normal(0, 0.02, (300, N_SEMANTIC))
+    jaw, roll_brow, gaze = (SEMANTIC_NAMES.index(n) for n in ("jaw_open", "brow_raise_left", "gaze_y"))
+    raw[:, jaw] += 0.01 * angles[:, 0]  # jaw follows pitch
+    raw[:, roll_brow] += 0.005 * angles[:, 2]  # a brow follows roll
+    raw[:, gaze] += 0.01 * angles[:, 0]  # the eyes do counter-rotate: not corrected
+    ref, coef = fit_pose_coupling(raw, angles)
+    np.testing.assert_allclose(ref, np.median(angles, axis=0))
+    # the ridge (POSE_RIDGE_DEG2) shrinks a little at these angle spreads (std 2-4°)
+    assert abs(coef[jaw, 0] - 0.01) < 0.002 and abs(coef[roll_brow, 2] - 0.005) < 0.0005
+    untouched = [i for i, n in enumerate(SEMANTIC_NAMES) if n not in POSE_DECOUPLED]
+    assert not coef[untouched].any()
+    basis = ExpressionBasis(np.zeros(N_SEMANTIC), np.ones(N_SEMANTIC), np.zeros(3), np.zeros((0, 3)), np.zeros(0), ref, coef)
+    corrected = raw - basis.pose_part(angles, 300)
+    assert abs(np.corrcoef(corrected[:, jaw], angles[:, 0])[0, 1]) < 0.1
+    np.testing.assert_array_equal(corrected[:, untouched], raw[:, untouched])  # gaze_y keeps its pitch
+    # trackings written before the pose coupling existed read as "no correction"
+    old = {k: v for k, v in basis.to_extras().items() if not k.startswith("pose_")}
+    assert not ExpressionBasis.from_extras(old).pose_part(angles, 300).any()
+
+
 # --- tracking real frames ------------------------------------------------------------
 
 
@@ -216,6 +241,11 @@ def test_tracking_is_deterministic(frames, tracked):
     first = track_frames(frames[:20], fps=25.0, reference=tracked, body_stride=2)
     for name in ("expression", "pose", "landmarks", "body"):
         np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
+    fresh = [track_frames(frames[:20], fps=25.0, body_stride=2) for _ in range(2)]  # basis fitted too
+    for name in ("expression", "pose", "landmarks", "body"):
+        np.testing.assert_array_equal(getattr(fresh[0], name), getattr(fresh[1], name))
+    for name, value in fresh[0].extras.items():
+        np.testing.assert_array_equal(value, fresh[1].extras[name])
 
 
 @needs_demo
@@ -228,6 +258,7 @@ def test_retracking_with_a_reference_reuses_its_camera_face_and_basis(frames, tr
     np.testing.assert_array_equal(again.K, tracked.K)
     np.testing.assert_array_equal(again.canonical, tracked.canonical)
     np.testing.assert_array_equal(again.extras["residual_basis"], tracked.extras["residual_basis"])
+    np.testing.assert_array_equal(again.extras["pose_coef"], tracked.extras["pose_coef"])
     assert again.valid.tolist() == [True] * 5 + [False] * 5 + [True] * 15
     ok = again.valid
     s = tracked.space

@@ -11,8 +11,18 @@ nominal full-action range per channel (blink: the median lid gap, so 0 = open as
 1 = closed). Residual channels: PCA of the aligned meshes, per-subject basis, unit
 variance on the fitted frames.
 
+Head rotation leaks into some channels: MediaPipe's mesh is regressed from the image
+and its depth is weak, so on the Obama clip jaw_open (nose tip to chin) followed head
+pitch (correlation -0.65), mouth_open -0.39, and the brows followed roll (0.3-0.5);
+back-projecting the 2D landmarks through the PnP pose only brought jaw_open to -0.45,
+because the pitch itself is ill-determined (it scales with the depth assumed). So for
+the `POSE_DECOUPLED` channels the part linearly explained by the head angles (pitch,
+yaw, roll from the pose, minus their median) is fitted on the training frames and
+subtracted (`pose_coef`, `pose_ref`, stored with the basis so that re-tracking with
+`reference=` removes exactly the same part).
+
 Shapes: N frames, L = 478 landmarks, C = 33 semantic channels, R = 31 residual
-channels, P = 3 L flattened mesh.
+channels, P = 3 L flattened mesh, A = 3 head angles.
 """
 
 from __future__ import annotations
@@ -52,6 +62,15 @@ _SCALE = {
     "mouth_shift": 0.05, "jaw_open": 0.15, "jaw_sideways": 0.05, "jaw_forward": 0.08,
     "cheek_puff": 0.04, "cheek_raise": 0.03, "nose_sneer": 0.03,
 }
+
+
+POSE_DECOUPLED = (
+    "brow_raise_left", "brow_raise_right", "brow_inner_raise_left", "brow_inner_raise_right",
+    "brow_outer_raise_left", "brow_outer_raise_right", "brow_furrow", "mouth_open", "jaw_open",
+)
+# Ridge of the pose fit, in degrees² per frame: a clip whose head hardly turns (angle std
+# well under 0.5°) gets coefficients shrunk towards 0 instead of fitted to noise.
+POSE_RIDGE_DEG2 = 0.25
 
 
 def _scale_of(name: str) -> float:
@@ -125,7 +144,10 @@ class ExpressionBasis:
     """What makes codes of one subject comparable across clips (stored in `Tracking.extras`).
 
     neutral, scale: float32 [C]; residual_mean: float32 [P]; residual_basis: float32
-    [R, P] orthonormal rows; residual_scale: float32 [R] std of each component.
+    [R, P] orthonormal rows; residual_scale: float32 [R] std of each component;
+    pose_ref: float32 [A] median head angles (degrees) of the fitted frames; pose_coef:
+    float32 [C, A] raw units per degree removed from each channel (0 except
+    POSE_DECOUPLED). Trackings written before pose_* existed read as no correction.
     """
 
     neutral: np.ndarray
@@ -133,24 +155,63 @@ class ExpressionBasis:
     residual_mean: np.ndarray
     residual_basis: np.ndarray
     residual_scale: np.ndarray
+    pose_ref: np.ndarray
+    pose_coef: np.ndarray
 
-    KEYS = ("channel_neutral", "channel_scale", "residual_mean", "residual_basis", "residual_scale")
+    KEYS = ("channel_neutral", "channel_scale", "residual_mean", "residual_basis", "residual_scale",
+            "pose_ref", "pose_coef")
+    OPTIONAL = ("pose_ref", "pose_coef")
 
     def to_extras(self) -> dict[str, np.ndarray]:
-        values = (self.neutral, self.scale, self.residual_mean, self.residual_basis, self.residual_scale)
+        values = (self.neutral, self.scale, self.residual_mean, self.residual_basis, self.residual_scale,
+                  self.pose_ref, self.pose_coef)
         return {k: np.asarray(v, dtype=np.float32) for k, v in zip(self.KEYS, values)}
 
     @classmethod
     def from_extras(cls, extras: dict[str, np.ndarray]) -> "ExpressionBasis":
-        missing = [k for k in cls.KEYS if k not in extras]
+        missing = [k for k in cls.KEYS if k not in extras and k not in cls.OPTIONAL]
         if missing:
             raise KeyError(", ".join(missing))
-        return cls(*(np.asarray(extras[k], dtype=np.float64) for k in cls.KEYS))
+        defaults = {"pose_ref": np.zeros(3), "pose_coef": np.zeros((len(extras["channel_neutral"]), 3))}
+        return cls(*(np.asarray(extras[k] if k in extras else defaults[k], dtype=np.float64) for k in cls.KEYS))
+
+    def pose_part(self, angles: np.ndarray | None, n: int) -> np.ndarray:
+        """float64 [N, C] raw channel values explained by head angles [N, A] (0 if None)."""
+        if angles is None:
+            return np.zeros((n, len(self.neutral)))
+        angles = np.asarray(angles, dtype=np.float64)
+        if angles.shape != (n, 3):
+            raise ValueError(f"angles must be [N, 3] = [{n}, 3] degrees, got {angles.shape}")
+        return (angles - self.pose_ref) @ self.pose_coef.T
 
 
-def fit_basis(shapes: np.ndarray, *, max_frames: int = 1000) -> ExpressionBasis:
-    """Per-subject neutral, scales and residual PCA from aligned meshes [F, L, 3]."""
+def fit_pose_coupling(raw: np.ndarray, angles: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(pose_ref [A], pose_coef [C, A]): ridge fit of the POSE_DECOUPLED channels of
+    `raw` [F, C] on the head angles [F, A] (degrees) around their median."""
+    ref = np.zeros(3)
+    coef = np.zeros((raw.shape[1], 3))
+    if angles is None or len(raw) < 2:
+        return ref, coef
+    angles = np.asarray(angles, dtype=np.float64)
+    if angles.shape != (len(raw), 3):
+        raise ValueError(f"angles must be [F, 3] = [{len(raw)}, 3] degrees, got {angles.shape}")
+    ref = np.median(angles, axis=0)
+    x = angles - ref
+    x = x - x.mean(axis=0)
+    cols = [SEMANTIC_NAMES.index(n) for n in POSE_DECOUPLED]
+    y = raw[:, cols] - raw[:, cols].mean(axis=0)
+    gram = x.T @ x + POSE_RIDGE_DEG2 * len(x) * np.eye(3)
+    coef[cols] = np.linalg.solve(gram, x.T @ y).T
+    return ref, coef
+
+
+def fit_basis(shapes: np.ndarray, *, angles: np.ndarray | None = None, max_frames: int = 1000) -> ExpressionBasis:
+    """Per-subject neutral, scales, head-pose coupling and residual PCA from aligned
+    meshes [F, L, 3] and their head angles [F, A] (degrees; None: no pose correction)."""
     raw = semantic_raw(shapes)
+    pose_ref, pose_coef = fit_pose_coupling(raw, angles)
+    if angles is not None:
+        raw = raw - (np.asarray(angles, dtype=np.float64) - pose_ref) @ pose_coef.T
     neutral = np.median(raw, axis=0)
     scale = np.array([_scale_of(n) for n in SEMANTIC_NAMES])
     for side in ("left", "right"):
@@ -165,12 +226,13 @@ def fit_basis(shapes: np.ndarray, *, max_frames: int = 1000) -> ExpressionBasis:
     basis[:r] = vt[:r]
     std = np.ones(N_RESIDUAL)
     std[:r] = np.maximum(sig[:r] / np.sqrt(max(len(pick) - 1, 1)), 1e-6)
-    return ExpressionBasis(neutral, scale, mean, basis, std)
+    return ExpressionBasis(neutral, scale, mean, basis, std, pose_ref, pose_coef)
 
 
-def encode(shapes: np.ndarray, basis: ExpressionBasis) -> np.ndarray:
-    """The face-64 code float32 [N, 64] of aligned meshes [N, L, 3]."""
-    semantic = (semantic_raw(shapes) - basis.neutral) / basis.scale
+def encode(shapes: np.ndarray, basis: ExpressionBasis, angles: np.ndarray | None = None) -> np.ndarray:
+    """The face-64 code float32 [N, 64] of aligned meshes [N, L, 3] seen at head angles
+    [N, A] (degrees, `head_angles`; None: no pose correction)."""
+    semantic = (semantic_raw(shapes) - basis.pose_part(angles, len(shapes)) - basis.neutral) / basis.scale
     flat = shapes.reshape(len(shapes), -1) - basis.residual_mean
     residual = flat @ basis.residual_basis.T / basis.residual_scale
     code = np.concatenate([semantic, residual], axis=1).astype(np.float32)

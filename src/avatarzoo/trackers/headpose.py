@@ -123,6 +123,16 @@ def solve_poses(landmarks: np.ndarray, canonical: np.ndarray, K: np.ndarray) -> 
     return poses
 
 
+def head_angles(poses: np.ndarray) -> np.ndarray:
+    """Head rotation float64 [N, 3] in degrees (pitch, yaw, roll: about the camera's x, y,
+    z axes, x-y-z Euler) of head poses [N, 4, 4]."""
+    r = np.asarray(poses, dtype=np.float64)[:, :3, :3]
+    pitch = np.arctan2(r[:, 2, 1], r[:, 2, 2])
+    yaw = np.arcsin(np.clip(-r[:, 2, 0], -1.0, 1.0))
+    roll = np.arctan2(r[:, 1, 0], r[:, 0, 0])
+    return np.degrees(np.stack([pitch, yaw, roll], axis=1))
+
+
 def project(points: np.ndarray, pose: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Pixels [N, P, 2] of head-frame `points` [P, 3] seen through `pose` [N, 4, 4] and K."""
     cam = np.einsum("nij,pj->npi", pose[:, :3, :3], points) + pose[:, None, :3, 3]

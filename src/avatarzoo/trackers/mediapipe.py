@@ -8,11 +8,12 @@
    `config.max_missing` of them is an InputError naming the time ranges;
 3. zero-phase One-Euro smoothing of landmarks and body (smoothing.py);
 4. the subject's canonical face, one static pinhole K, PnP head pose (headpose.py);
-5. expression code from the pose-normalised mesh (expressions.py).
+5. expression code from the pose-normalised mesh, minus what head rotation explains
+   in the jaw, mouth-opening and brow channels (expressions.py).
 
 With `reference` (re-tracking renders of the same subject for evaluation), its
-canonical face, K, channel neutral/scales and residual basis are reused so that codes
-are comparable, and missing faces never fail (they are flagged invalid).
+canonical face, K, channel neutral/scales, pose coupling and residual basis are reused
+so that codes are comparable, and missing faces never fail (they are flagged invalid).
 Shapes: N frames, H x W frame, L = 478 landmarks, B body points.
 """
 
@@ -134,7 +135,7 @@ def track_frames(
     from avatarzoo.spaces import get_space
     from avatarzoo.trackers.body import BODY_NAMES, PoseRunner, body_from_face, smooth_body
     from avatarzoo.trackers.expressions import ExpressionBasis, encode, fit_basis
-    from avatarzoo.trackers.headpose import default_K, fit_canonical, similarity_align, solve_poses
+    from avatarzoo.trackers.headpose import default_K, fit_canonical, head_angles, similarity_align, solve_poses
     from avatarzoo.trackers.smoothing import smooth
 
     config = config or MediapipeTrackerConfig()
@@ -222,9 +223,10 @@ def track_frames(
         basis = None
     poses = solve_poses(landmarks, canonical, K)
     aligned, *_ = similarity_align(landmarks, canonical)
+    angles = head_angles(poses)
     if basis is None:
-        basis = fit_basis(aligned[fit])
-    expression = encode(aligned, basis)
+        basis = fit_basis(aligned[fit], angles=angles[fit])
+    expression = encode(aligned, basis, angles)
 
     body_ok = np.zeros(n, bool)
     body = np.zeros((n, len(BODY_NAMES), 2))
