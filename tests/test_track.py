@@ -299,3 +299,17 @@ def test_other_spaces_are_refused():
 
     with pytest.raises(SpaceError, match="emits 'face-64'"):
         track_frames([], fps=25.0, config=MediapipeTrackerConfig(space="arkit-52"))
+
+
+def test_mediapipe_native_noise_is_dropped_and_other_stderr_kept(capfd):
+    import os
+
+    from avatarzoo.trackers.runtime import native_stderr_filtered
+
+    with native_stderr_filtered():
+        with native_stderr_filtered():  # re-entrant: threads overlap
+            os.write(2, b"W0000 00:00:1.0  1 inference_feedback_manager.cc:114] Feedback manager requires ...\n")
+        os.write(2, b"E0000 something real failed\n")
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+    err = capfd.readouterr().err
+    assert err == "E0000 something real failed\n"

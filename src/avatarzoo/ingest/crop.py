@@ -47,10 +47,11 @@ class ExtentMeter:
     clip and measured while the rest of the clip is still being decoded."""
 
     def __init__(self) -> None:
-        from avatarzoo.trackers.runtime import solution
+        from avatarzoo.trackers.runtime import Solution, solution
 
-        self._face = solution("face_mesh").FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
-        self._pose = solution("pose").Pose(static_image_mode=True, model_complexity=1)
+        face_mesh, pose = solution("face_mesh"), solution("pose")
+        self._face = Solution(lambda: face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False))
+        self._pose = Solution(lambda: pose.Pose(static_image_mode=True, model_complexity=1))
 
     def __call__(self, img: np.ndarray) -> Extents | None:
         h, w = img.shape[:2]

@@ -16,11 +16,11 @@ class PersonSegmenter:
     (the model keeps no state, so order only matters for speed)."""
 
     def __init__(self) -> None:
-        from avatarzoo.trackers.runtime import solution
+        from avatarzoo.trackers.runtime import Solution, solution
 
         selfie_segmentation = solution("selfie_segmentation")
 
-        self._model = selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._model = Solution(lambda: selfie_segmentation.SelfieSegmentation(model_selection=0))
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         import cv2

@@ -36,11 +36,11 @@ class PoseRunner:
     Video mode: frames of one clip in order."""
 
     def __init__(self) -> None:
-        from avatarzoo.trackers.runtime import solution
+        from avatarzoo.trackers.runtime import Solution, solution
 
         pose = solution("pose")
 
-        self._model = pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True)
+        self._model = Solution(lambda: pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True))
 
     def __call__(self, img: np.ndarray) -> np.ndarray | None:
         h, w = img.shape[:2]

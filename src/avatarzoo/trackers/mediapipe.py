@@ -44,14 +44,14 @@ class FaceMeshRunner:
     times W) or None. Video mode: frames of one clip, in order."""
 
     def __init__(self) -> None:
-        from avatarzoo.trackers.runtime import solution
+        from avatarzoo.trackers.runtime import Solution, solution
 
         face_mesh = solution("face_mesh")
 
-        self._model = face_mesh.FaceMesh(
+        self._model = Solution(lambda: face_mesh.FaceMesh(
             static_image_mode=False, max_num_faces=1, refine_landmarks=True,
             min_detection_confidence=0.5, min_tracking_confidence=0.5,
-        )
+        ))
 
     def __call__(self, img: np.ndarray) -> np.ndarray | None:
         h, w = img.shape[:2]
