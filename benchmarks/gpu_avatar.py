@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--gaussians", type=int, default=150_000)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--parity", action="store_true")
+    ap.add_argument("--probe-steps", type=int, default=200)
     ap.add_argument("--config", default="{}", help="JSON overrides of GaussianRendererConfig")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -163,7 +164,7 @@ def main() -> None:
                           max_per_tile=cfg.max_per_tile)
 
     # probe: step time at the cap (a throw-away model densified to the cap quickly)
-    cfg = config(200)
+    cfg = config(args.probe_steps)
     model, data, groups = build_model(d, cfg.model_copy(update={"init_fraction": 1.0}),
                                       train_size=cfg.resolution or s0, log=print)
     probe = fit(model, data, options(cfg.model_copy(update={"densify_every": 0})), log=lambda s: None,
@@ -204,6 +205,7 @@ def main() -> None:
         from gpu_check import fps
 
         ns = argparse.Namespace(renderer_dir=str(rdir), size=s0, batch=[1, 8])
+        dump()
         result.update(fps(ns))
     result["total_seconds"] = time.perf_counter() - t_all
     dump()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
@@ -57,38 +56,56 @@ def parity(args) -> dict:
     return {"parity": rows}
 
 
+def _median_ms(fn, n: int = 200, warmup: int = 20) -> float:
+    for i in range(warmup):
+        fn(i)
+    torch.cuda.synchronize()
+    times = []
+    for i in range(n):
+        s, t = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn(i)
+        t.record()
+        t.synchronize()
+        times.append(s.elapsed_time(t))
+    times.sort()
+    return times[len(times) // 2]
+
+
 def fps(args) -> dict:
+    """Median time of render_float at batch 1 and 8, with and without the CUDA graph of
+    the per-frame Gaussians; and the split: Gaussians (deformation + motions) vs splat."""
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
 
-    r = GaussianRenderer.from_dir(args.renderer_dir, "cuda")
-    d = r.space.dim
-    res = {"gaussians": r.model.n, "device": torch.cuda.get_device_name()}
-    for batch in args.batch:
-        g = torch.Generator(device="cuda").manual_seed(0)
-        e = torch.randn(64, batch, d, device="cuda", generator=g) * 0.5
-        pose = r.model.ref_pose.expand(batch, 4, 4).contiguous()
-        body = torch.zeros(batch, int(r.model.body_index.max()) + 1, 2, device="cuda")
-        body[:, r.model.body_index] = r.model.body_ref
-        for i in range(20):
-            r.render_float(e[i % 64], pose, body, size=args.size)
-        torch.cuda.synchronize()
-        times = []
-        for i in range(200):
-            s, t = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            r.render_float(e[i % 64], pose, body, size=args.size)
-            t.record()
-            t.synchronize()
-            times.append(s.elapsed_time(t) / 1000)
-        times.sort()
-        med = times[len(times) // 2]
-        res[f"batch{batch}"] = {"median_ms": med * 1000, "frames_per_s": batch / med}
-        t0 = time.perf_counter()
-        for i in range(50):
-            out = r.render(e[i % 64], pose, body, size=args.size)
-        out.cpu()
-        res[f"batch{batch}"]["uint8_to_host_frames_per_s"] = 50 * batch / (time.perf_counter() - t0)
-        print(json.dumps({f"batch{batch}": res[f"batch{batch}"]}))
+    res = {"device": torch.cuda.get_device_name()}
+    for graphs in (True, False):
+        r = GaussianRenderer.from_dir(args.renderer_dir, "cuda")
+        r.cuda_graphs = graphs
+        res["gaussians"] = r.model.n
+        d = r.space.dim
+        for batch in args.batch:
+            g = torch.Generator(device="cuda").manual_seed(0)
+            e = torch.randn(64, batch, d, device="cuda", generator=g) * 0.5
+            pose = r.model.ref_pose.expand(batch, 4, 4).contiguous()
+            body = torch.zeros(batch, int(r.model.body_index.max()) + 1, 2, device="cuda")
+            body[:, r.model.body_index] = r.model.body_ref
+            row = {}
+            row["render_float_ms"] = _median_ms(lambda i: r.render_float(e[i % 64], pose, body, size=args.size))
+            row["frames_per_s"] = 1000 * batch / row["render_float_ms"]
+            with torch.inference_mode():
+                row["gaussians_ms"] = _median_ms(lambda i: r._gaussians(e[i % 64], pose, body))
+                gs = r._gaussians(e[0], pose, body)
+                bg = r._background(args.size)
+                row["splat_ms"] = _median_ms(lambda i: r.model.splat(gs, args.size, bg))
+            row["render_uint8_ms"] = _median_ms(lambda i: r.render(e[i % 64], pose, body, size=args.size))
+            res[f"graphs={graphs}/batch{batch}"] = row
+            print(json.dumps({f"graphs={graphs}/batch{batch}": row}), flush=True)
+        if graphs:
+            eager = GaussianRenderer.from_dir(args.renderer_dir, "cuda", )
+            eager.cuda_graphs = False
+            x = r.render_float(e[3], pose, body, size=args.size)
+            y = eager.render_float(e[3], pose, body, size=args.size)
+            res["graph_vs_eager_max_abs"] = float((x - y).abs().max())
     return {"fps": res}
 
 

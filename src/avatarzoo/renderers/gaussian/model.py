@@ -57,6 +57,28 @@ def similarity_2d(src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor, Ten
     return s, rot, cs, cd
 
 
+def rigid_inverse(m: Tensor) -> Tensor:
+    """Inverse of a rigid transform [..., 4, 4] (closed form: no solver, no host sync,
+    so it can be captured in a CUDA graph)."""
+    rt = m[..., :3, :3].transpose(-1, -2)
+    out = torch.zeros_like(m)
+    out[..., :3, :3] = rt
+    out[..., :3, 3] = -(rt @ m[..., :3, 3:])[..., 0]
+    out[..., 3, 3] = 1.0
+    return out
+
+
+def pinhole_inverse(k: Tensor) -> Tensor:
+    """Inverse of an upper-triangular intrinsics matrix [3, 3] (fx, skew, cx; fy, cy)."""
+    fx, s, cx, fy, cy = k[0, 0], k[0, 1], k[0, 2], k[1, 1], k[1, 2]
+    zero, one = torch.zeros_like(fx), torch.ones_like(fx)
+    return torch.stack([
+        1 / fx, -s / (fx * fy), (s * cy - cx * fy) / (fx * fy),
+        zero, 1 / fy, -cy / fy,
+        zero, zero, one,
+    ]).reshape(3, 3)
+
+
 class GaussianAvatar(nn.Module):
     """Parameters (per Gaussian and global) and `forward(expression, pose, body)`.
 
@@ -120,7 +142,7 @@ class GaussianAvatar(nn.Module):
 
     def head_transform(self, pose: Tensor) -> Tensor:
         """[B, 4, 4] reference camera space → camera space of each frame's head."""
-        return pose @ torch.linalg.inv(self.ref_pose)
+        return pose @ rigid_inverse(self.ref_pose)
 
     def torso_transform(self, body: Tensor) -> Tensor:
         """[B, 4, 4] from body points [B, Bp, 2] (px at `size`): the 2D similarity of
@@ -130,7 +152,7 @@ class GaussianAvatar(nn.Module):
         pts = body[:, self.body_index]  # [B, M, 2]
         s, rot2, c_src, c_dst = similarity_2d(self.body_ref.expand_as(pts), pts)
         z = self.torso_depth
-        kinv = torch.linalg.inv(self.K)
+        kinv = pinhole_inverse(self.K)
 
         def unproject(c: Tensor) -> Tensor:  # [B, 2] px -> [B, 3] at depth z
             h = torch.cat([c, torch.ones_like(c[:, :1])], -1)
@@ -155,8 +177,8 @@ class GaussianAvatar(nn.Module):
 
     def deformation(self, expression: Tensor, gated: Tensor | None = None) -> Tensor:
         """Offsets [B, N, 13] from expression [B, D]."""
-        onehot = F.one_hot(self.channel_group.clamp_min(0), self.n_groups).to(expression.dtype)
-        onehot = onehot * (self.channel_group >= 0)[:, None]
+        groups = torch.arange(self.n_groups, device=expression.device)
+        onehot = (self.channel_group[:, None] == groups[None]).to(expression.dtype)  # [D, R]
         # M[b, r] = Σ_{k in r} e[b, k] G_k: [B, R, F, 13]
         m = torch.einsum("bk,kr,kfo->brfo", expression, onehot, self.basis)
         g = self.gated_features() if gated is None else gated
@@ -211,18 +233,24 @@ class GaussianAvatar(nn.Module):
         [B, 1, s, s], and the rasterizer's meta; s = `size` (default: the model's)."""
         s = self.size if size is None else int(size)
         g = self.gaussians(expression, pose, body, gated=gated)
+        return self.splat(g, s, self.background_image(s), backend=backend,
+                          max_per_tile=max_per_tile)
+
+    def splat(self, g: dict[str, Tensor], size: int, background: Tensor, *, backend: str = "auto",
+              max_per_tile: int | None = None) -> tuple[Tensor, Tensor, dict]:
+        """Rasterize posed Gaussians (`gaussians()`) at `size` over `background` [3, s, s]:
+        images [B, 3, s, s], alphas [B, 1, s, s], meta."""
+        b = g["means"].shape[0]
         k = self.K.clone()
-        k[:2] *= s / self.size
-        b = len(expression)
+        k[:2] *= size / self.size
         view = torch.eye(4, device=k.device, dtype=k.dtype).expand(b, 4, 4)
         img, alpha, meta = rasterize(
-            g["means"], None, None, g["opacities"], g["colors"], view, k.expand(b, 3, 3), s, s,
-            covars=g["covars"], backend=backend, max_per_tile=max_per_tile,
+            g["means"], None, None, g["opacities"], g["colors"], view, k.expand(b, 3, 3), size,
+            size, covars=g["covars"], backend=backend, max_per_tile=max_per_tile,
         )
         img = img.permute(0, 3, 1, 2)
         alpha = alpha.permute(0, 3, 1, 2)
-        out = img + (1 - alpha) * self.background_image(s)[None]
-        return out, alpha, meta
+        return img + (1 - alpha) * background[None], alpha, meta
 
 
 def inverse_sigmoid(x: Tensor) -> Tensor:
@@ -243,5 +271,5 @@ def rigid_mean(poses: Tensor) -> Tensor:
     return out
 
 
-__all__ = ["GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "inverse_sigmoid", "rigid_mean",
-           "similarity_2d"]
+__all__ = ["GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "inverse_sigmoid", "pinhole_inverse",
+           "rigid_inverse", "rigid_mean", "similarity_2d"]

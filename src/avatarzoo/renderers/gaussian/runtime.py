@@ -22,12 +22,16 @@ class GaussianRenderer:
     """Renders full frames from expression [B, D], head pose [B, 4, 4] (canonical head →
     camera) and upper-body points [B, Bp, 2] (crop pixels)."""
 
-    def __init__(self, model, config: dict, *, backend: str = "auto"):
+    def __init__(self, model, config: dict, *, backend: str = "auto", cuda_graphs: bool = True):
         self.model = model.eval().requires_grad_(False)
         self.config = config
         self.space = ExpressionSpace.model_validate(config["space"])
         self.backend = backend
-        self.n_body = None
+        # CUDA: the per-frame Gaussians (deformation, motions, covariances: ~100 small
+        # kernels) replay as one CUDA graph per batch size; gsplat runs eagerly after it
+        self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self._graphs: dict[int, tuple] = {}
+        self._backgrounds: dict[int, Tensor] = {}
         with torch.inference_mode():
             self._gated = model.gated_features()  # [N, R * F], constant at runtime
 
@@ -87,12 +91,52 @@ class GaussianRenderer:
         return (expression.to(dev, torch.float32), pose.to(dev, torch.float32),
                 body.to(dev, torch.float32))
 
+    def _background(self, size: int) -> Tensor:
+        if size not in self._backgrounds:
+            self._backgrounds[size] = self.model.background_image(size)
+        return self._backgrounds[size]
+
+    def _gaussians(self, e: Tensor, p: Tensor, b: Tensor) -> dict[str, Tensor]:
+        """model.gaussians(e, p, b), replayed from a CUDA graph when possible."""
+        if not self.cuda_graphs:
+            return self.model.gaussians(e, p, b, gated=self._gated)
+        key = (e.shape[0], b.shape[1])
+        if key not in self._graphs:
+            try:
+                self._graphs[key] = self._capture(e, p, b)
+            except RuntimeError as err:  # capture unsupported here: stay eager
+                import logging
+
+                logging.getLogger("avatarzoo").warning("CUDA graph capture failed (%s); eager", err)
+                self.cuda_graphs = False
+                return self.model.gaussians(e, p, b, gated=self._gated)
+        graph, inputs, outputs = self._graphs[key]
+        for dst, src in zip(inputs, (e, p, b)):
+            dst.copy_(src)
+        graph.replay()
+        return outputs
+
+    def _capture(self, e: Tensor, p: Tensor, b: Tensor) -> tuple:
+        inputs = (e.clone(), p.clone(), b.clone())
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):  # warm up on a side stream, as torch's docs say
+            for _ in range(2):
+                self.model.gaussians(*inputs, gated=self._gated)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = self.model.gaussians(*inputs, gated=self._gated)
+        return graph, inputs, outputs
+
     def render_float(self, expression: Tensor, pose: Tensor, body: Tensor, *,
                      size: int | None = None) -> Tensor:
         """[B, 3, S, S] float in [0, 1] (for metrics); `size` overrides S."""
         e, p, b = self._check(expression, pose, body)
+        s = self.size if size is None else int(size)
         with torch.inference_mode():
-            img, _, _ = self.model(e, p, b, size=size, backend=self.backend, gated=self._gated)
+            g = self._gaussians(e, p, b)
+            img, _, _ = self.model.splat(g, s, self._background(s), backend=self.backend)
             return img.clamp(0, 1)
 
     def render(self, expression: Tensor, pose: Tensor, body: Tensor, *,
