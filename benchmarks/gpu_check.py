@@ -56,7 +56,7 @@ def parity(args) -> dict:
     return {"parity": rows}
 
 
-def _median_ms(fn, n: int = 200, warmup: int = 20) -> float:
+def _median_ms(fn, n: int = 100, warmup: int = 10) -> float:
     for i in range(warmup):
         fn(i)
     torch.cuda.synchronize()
