@@ -123,19 +123,31 @@ def ingest_recording(
     wanted = frozenset(np.linspace(0, expected - 1, min(expected, N_CROP_SAMPLES)).round().astype(int).tolist())
     times: list[float] = []
     samples: list[tuple[float, Future]] = []  # (time, extents being measured)
-    with ExtentMeter() as meter, ThreadPoolExecutor(1) as pool:
-        for t, img in iter_frames(video, decode=wanted, **span):
-            times.append(t)
-            if img is not None:
-                samples.append((t, pool.submit(meter, img)))
-        n = len(times)
-        if recording.duration is None:
-            check_complete(info, times[-1], fps)
-        if len(samples) < min(n, N_CROP_SAMPLES) // 2:  # the declared duration was wrong
-            wanted = frozenset(np.linspace(0, n - 1, min(n, N_CROP_SAMPLES)).round().astype(int).tolist())
-            samples = [(t, pool.submit(meter, img)) for t, img in iter_frames(video, decode=wanted, **span)
-                       if img is not None]
-        extents = [job.result() for _, job in samples]
+    # One worker loads the models (with the mediapipe import: ~1 s), measures the samples
+    # while this thread decodes, and closes the models.
+    with ThreadPoolExecutor(1) as pool:
+        meter_job = pool.submit(ExtentMeter)
+
+        def measure(img: np.ndarray):
+            return meter_job.result()(img)
+
+        try:
+            for t, img in iter_frames(video, decode=wanted, **span):
+                times.append(t)
+                if img is not None:
+                    samples.append((t, pool.submit(measure, img)))
+            n = len(times)
+            if recording.duration is None:
+                check_complete(info, times[-1], fps)
+            if len(samples) < min(n, N_CROP_SAMPLES) // 2:  # the declared duration was wrong
+                wanted = frozenset(np.linspace(0, n - 1, min(n, N_CROP_SAMPLES)).round().astype(int).tolist())
+                samples = [(t, pool.submit(measure, img)) for t, img in iter_frames(video, decode=wanted, **span)
+                           if img is not None]
+            extents = [job.result() for _, job in samples]
+        finally:
+            for _, job in samples:
+                job.cancel()
+            pool.submit(lambda: meter_job.exception() or meter_job.result().close())
     found = [e for e in extents if e is not None]
     if not found:
         raise InputError(
