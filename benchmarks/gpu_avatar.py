@@ -163,10 +163,13 @@ def main() -> None:
                           checkpoint_every=0, seed=cfg.seed, backend=cfg.backend,
                           max_per_tile=cfg.max_per_tile)
 
-    # probe: step time at the cap (a throw-away model densified to the cap quickly)
+    # probe: step time at the cap (a throw-away model initialised at the cap), after a
+    # warm-up that builds gsplat's kernels (~65-95 s on first use)
     cfg = config(args.probe_steps)
     model, data, groups = build_model(d, cfg.model_copy(update={"init_fraction": 1.0}),
                                       train_size=cfg.resolution or s0, log=print)
+    fit(model, data, options(config(3).model_copy(update={"densify_every": 0})),
+        log=lambda s: None, device=args.device)
     probe = fit(model, data, options(cfg.model_copy(update={"densify_every": 0})), log=lambda s: None,
                 device=args.device)
     step_s = 1.0 / probe["steps_per_s"]

@@ -64,7 +64,7 @@ def rigid_inverse(m: Tensor) -> Tensor:
     out = torch.zeros_like(m)
     out[..., :3, :3] = rt
     out[..., :3, 3] = -(rt @ m[..., :3, 3:])[..., 0]
-    out[..., 3, 3] = 1.0
+    out[..., 3, 3].fill_(1.0)  # not `= 1.0`: a CPU→GPU scalar copy breaks CUDA graphs
     return out
 
 
@@ -162,7 +162,7 @@ class GaussianAvatar(nn.Module):
         b = len(body)
         lin = torch.zeros(b, 3, 3, dtype=body.dtype, device=body.device)
         lin[:, :2, :2] = rot2
-        lin[:, 2, 2] = 1.0
+        lin[:, 2, 2].fill_(1.0)  # not `= 1.0`: that copies a CPU scalar (breaks CUDA graphs)
         lin = lin * s[:, None, None]
         m = torch.eye(4, dtype=body.dtype, device=body.device).repeat(b, 1, 1)
         m[:, :3, :3] = lin
