@@ -20,7 +20,8 @@ EYE_A = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161,
          46, 53, 52, 65, 55, 70, 63, 105, 66, 107, 468, 469, 470, 471, 472)
 EYE_B = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466,
          276, 283, 282, 295, 285, 300, 293, 334, 296, 336, 473, 474, 475, 476, 477)
-SKIPPED_REGIONS = ("pose",)  # head pose is an explicit input, never a deformation
+SKIPPED_REGIONS = ("pose",)
+CHUNK = 16384  # Gaussians per block of the [block, L] distance computations  # head pose is an explicit input, never a deformation
 
 
 def channel_groups(space: ExpressionSpace) -> tuple[list[str], np.ndarray]:
@@ -160,10 +161,12 @@ def initial_gaussians(
     in_face = face[xy[:, 1].astype(int), xy[:, 0].astype(int)] > 0
 
     # depth: inverse-distance weights of the 4 nearest projected landmarks
-    d2 = ((xy[:, None] - uv[None]) ** 2).sum(-1)  # [n, L]
-    near = np.argpartition(d2, 4, axis=1)[:, :4]
-    w = 1.0 / (np.take_along_axis(d2, near, 1) + 1.0)
-    z_face = (z[near] * w).sum(1) / w.sum(1)
+    z_face = np.empty(len(xy))
+    for c in range(0, len(xy), CHUNK):  # [chunk, L] at a time: bounded memory
+        d2 = ((xy[c : c + CHUNK, None] - uv[None]) ** 2).sum(-1)
+        near = np.argpartition(d2, 4, axis=1)[:, :4]
+        w = 1.0 / (np.take_along_axis(d2, near, 1) + 1.0)
+        z_face[c : c + CHUNK] = (z[near] * w).sum(1) / w.sum(1)
     face_h = float(np.ptp(uv[:, 1]))
     chin = float(uv[:, 1].max())
     torso_depth = float(z.mean() + 0.5 * unit)
@@ -185,9 +188,13 @@ def initial_gaussians(
 
     # region gates: affinity of the nearest landmark (3D, reference space) × proximity
     lm_cam = canonical @ ref_pose[:3, :3].T + ref_pose[:3, 3]
-    dist2 = ((cam[:, None] - lm_cam[None]) ** 2).sum(-1)
-    nearest = dist2.argmin(1)
-    prox = np.exp(-dist2.min(1) / (2 * (0.12 * unit) ** 2))
+    nearest = np.empty(len(cam), np.int64)
+    dmin = np.empty(len(cam))
+    for c in range(0, len(cam), CHUNK):
+        dist2 = ((cam[c : c + CHUNK, None] - lm_cam[None]) ** 2).sum(-1)
+        nearest[c : c + CHUNK] = dist2.argmin(1)
+        dmin[c : c + CHUNK] = dist2.min(1)
+    prox = np.exp(-dmin / (2 * (0.12 * unit) ** 2))
     gates = affinity[nearest] * prox[:, None]
 
     m = len(xy)
