@@ -58,6 +58,36 @@ class PoseRunner:
         self._model.close()
 
 
+class PoseJobs:
+    """PoseRunner on one worker thread: `submit(k, frame)` in frame order, `results()`
+    -> {k: body or None} once all are done. Closing cancels what has not run."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1)
+        self._runner = self._pool.submit(PoseRunner)  # the model loads on the worker too
+        self._jobs: dict = {}
+
+    def submit(self, k: int, img: np.ndarray) -> None:
+        self._jobs[k] = self._pool.submit(lambda: self._runner.result()(img))
+
+    def results(self) -> dict[int, np.ndarray | None]:
+        return {k: job.result() for k, job in self._jobs.items()}
+
+    def close(self) -> None:
+        for job in self._jobs.values():
+            job.cancel()
+        self._pool.submit(lambda: self._runner.exception() or self._runner.result().close())
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "PoseJobs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def body_from_face(landmarks: np.ndarray) -> np.ndarray:
     """A stand-in body float64 [N, B, 2] below the face [N, 478, 3] for frames where no
     shoulders were ever seen: shoulders 1.5 face heights below the chin, 1.1 face

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -133,7 +132,7 @@ def track_frames(
     """
     from avatarzoo.recipe.models import MediapipeTrackerConfig
     from avatarzoo.spaces import get_space
-    from avatarzoo.trackers.body import BODY_NAMES, PoseRunner, body_from_face, smooth_body
+    from avatarzoo.trackers.body import BODY_NAMES, PoseJobs, body_from_face, smooth_body
     from avatarzoo.trackers.expressions import ExpressionBasis, encode, fit_basis
     from avatarzoo.trackers.headpose import default_K, fit_canonical, head_angles, similarity_align, solve_poses
     from avatarzoo.trackers.smoothing import smooth
@@ -148,13 +147,13 @@ def track_frames(
         raise ValueError(f"body_stride must be >= 1, got {body_stride}")
     total = len(frames) if hasattr(frames, "__len__") else None
 
-    face = FaceMeshRunner()
-    pose = PoseRunner()
-    raw: list[np.ndarray | None] = []
-    body_jobs: dict[int, Future] = {}
-    shape = None
-    try:
-        with ThreadPoolExecutor(1) as pool:
+    # Pose runs on a worker thread; its results are collected only after the face's own
+    # post-processing, which thus overlaps Pose's tail (Pose is the slower of the two).
+    with PoseJobs() as body_jobs:
+        face = FaceMeshRunner()
+        raw: list[np.ndarray | None] = []
+        shape = None
+        try:
             for k, img in enumerate(progress(frames, total=total, desc="track", unit="frame")):
                 if shape is None:
                     shape = img.shape
@@ -163,70 +162,69 @@ def track_frames(
                 elif img.shape != shape:
                     raise ValueError(f"frame {k} is {img.shape}, the first was {shape}")
                 if k % body_stride == 0:
-                    body_jobs[k] = pool.submit(pose, img)
+                    body_jobs.submit(k, img)
                 raw.append(face(img))
-            bodies = {k: job.result() for k, job in body_jobs.items()}
-    finally:
-        face.close()
-        pose.close()
+        finally:
+            face.close()
 
-    n = len(raw)
-    if n == 0:
-        raise InputError(f"{source}: no frames to track")
-    height, width = shape[:2]
-    time = np.arange(n) / fps if time is None else np.asarray(time, dtype=np.float64)
-    if time.shape != (n,):
-        raise ValueError(f"time must be [N] = [{n}], got {time.shape}")
-    valid = np.array([r is not None for r in raw])
-    if not valid.any():
-        if reference is None:
+        n = len(raw)
+        if n == 0:
+            raise InputError(f"{source}: no frames to track")
+        height, width = shape[:2]
+        time = np.arange(n) / fps if time is None else np.asarray(time, dtype=np.float64)
+        if time.shape != (n,):
+            raise ValueError(f"time must be [N] = [{n}], got {time.shape}")
+        valid = np.array([r is not None for r in raw])
+        if not valid.any():
+            if reference is None:
+                raise InputError(
+                    f"{source}: no face found in any of the {n} frames"
+                    f" ({time[0]:.2f}–{time[-1] + 1 / fps:.2f} s); the recording must show the subject's face"
+                )
+            filler = np.median(reference.landmarks[reference.valid], axis=0)
+            raw = [filler] * n
+        missing = 1.0 - valid.mean()
+        if reference is None and missing > config.max_missing:
             raise InputError(
-                f"{source}: no face found in any of the {n} frames"
-                f" ({time[0]:.2f}–{time[-1] + 1 / fps:.2f} s); the recording must show the subject's face"
+                f"{source}: no face in {missing:.0%} of the frames (the recipe allows"
+                f" tracker.max_missing = {config.max_missing:.0%}): {format_ranges(missing_ranges(valid, time))}"
             )
-        filler = np.median(reference.landmarks[reference.valid], axis=0)
-        raw = [filler] * n
-    missing = 1.0 - valid.mean()
-    if reference is None and missing > config.max_missing:
-        raise InputError(
-            f"{source}: no face in {missing:.0%} of the frames (the recipe allows"
-            f" tracker.max_missing = {config.max_missing:.0%}): {format_ranges(missing_ranges(valid, time))}"
-        )
-    if missing > 0:
-        log.warning("%s: no face in %d of %d frames (%s), interpolated", source, int((~valid).sum()), n,
-                    format_ranges(missing_ranges(valid, time)))
-    filled = np.stack([r if r is not None else np.zeros((N_LANDMARKS, 3), np.float32) for r in raw])
-    landmarks = interpolate_missing(filled.astype(np.float64), valid if valid.any() else np.ones(n, bool))
+        if missing > 0:
+            log.warning("%s: no face in %d of %d frames (%s), interpolated", source, int((~valid).sum()), n,
+                        format_ranges(missing_ranges(valid, time)))
+        filled = np.stack([r if r is not None else np.zeros((N_LANDMARKS, 3), np.float32) for r in raw])
+        landmarks = interpolate_missing(filled.astype(np.float64), valid if valid.any() else np.ones(n, bool))
 
-    # Smoothing on a scale where the outer eye corners are SMOOTHING_UNITS apart, so the
-    # recipe's beta means the same at every crop size (smoothing.py).
-    rows = landmarks[valid] if valid.any() else landmarks
-    unit = np.median(np.linalg.norm(rows[:, 263, :2] - rows[:, 33, :2], axis=-1)) / SMOOTHING_UNITS
-    unit = max(float(unit), 1e-6)
-    landmarks = smooth(landmarks / unit, config.smoothing, fps=fps) * unit
+        # Smoothing on a scale where the outer eye corners are SMOOTHING_UNITS apart, so the
+        # recipe's beta means the same at every crop size (smoothing.py).
+        rows = landmarks[valid] if valid.any() else landmarks
+        unit = np.median(np.linalg.norm(rows[:, 263, :2] - rows[:, 33, :2], axis=-1)) / SMOOTHING_UNITS
+        unit = max(float(unit), 1e-6)
+        landmarks = smooth(landmarks / unit, config.smoothing, fps=fps) * unit
 
-    fit = valid.copy()
-    if fit_until is not None and valid[:fit_until].sum() >= 10:
-        fit[fit_until:] = False
-    if reference is not None:
-        canonical = reference.canonical.astype(np.float64)
-        K = reference.K.astype(np.float64)
-        try:
-            basis = ExpressionBasis.from_extras(reference.extras)
-        except KeyError as e:
-            raise InputError(f"the reference tracking lacks the expression basis ({e.args[0]}); re-track it with this version") from None
-    else:
-        idx = np.flatnonzero(fit)
-        idx = idx[np.linspace(0, len(idx) - 1, min(len(idx), FIT_MAX_FRAMES)).round().astype(int)]
-        canonical = fit_canonical(landmarks[idx])
-        K = default_K(width, height)
-        basis = None
-    poses = solve_poses(landmarks, canonical, K)
-    aligned, *_ = similarity_align(landmarks, canonical)
-    angles = head_angles(poses)
-    if basis is None:
-        basis = fit_basis(aligned[fit], angles=angles[fit])
-    expression = encode(aligned, basis, angles)
+        fit = valid.copy()
+        if fit_until is not None and valid[:fit_until].sum() >= 10:
+            fit[fit_until:] = False
+        if reference is not None:
+            canonical = reference.canonical.astype(np.float64)
+            K = reference.K.astype(np.float64)
+            try:
+                basis = ExpressionBasis.from_extras(reference.extras)
+            except KeyError as e:
+                raise InputError(f"the reference tracking lacks the expression basis ({e.args[0]}); re-track it with this version") from None
+        else:
+            idx = np.flatnonzero(fit)
+            idx = idx[np.linspace(0, len(idx) - 1, min(len(idx), FIT_MAX_FRAMES)).round().astype(int)]
+            canonical = fit_canonical(landmarks[idx])
+            K = default_K(width, height)
+            basis = None
+        poses = solve_poses(landmarks, canonical, K)
+        aligned, *_ = similarity_align(landmarks, canonical)
+        angles = head_angles(poses)
+        if basis is None:
+            basis = fit_basis(aligned[fit], angles=angles[fit])
+        expression = encode(aligned, basis, angles)
+        bodies = body_jobs.results()
 
     body_ok = np.zeros(n, bool)
     body = np.zeros((n, len(BODY_NAMES), 2))

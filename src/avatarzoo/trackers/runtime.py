@@ -55,13 +55,19 @@ def _lazy_module(name: str) -> None:
 
 
 def solution(name: str) -> ModuleType:
-    """`mediapipe.python.solutions.<name>` (e.g. "face_mesh"), imported without pyplot."""
-    if "mediapipe" not in sys.modules:
-        _lazy_module("matplotlib.pyplot")
-        # protobuf 4 warns on every graph's first output; mediapipe 0.10.14 calls it.
-        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated",
-                                category=UserWarning)
-    return importlib.import_module(f"mediapipe.python.solutions.{name}")
+    """`mediapipe.python.solutions.<name>` (e.g. "face_mesh"), imported without pyplot.
+    Thread-safe: two threads importing different solutions at once deadlock in
+    mediapipe's package import (each holds one module lock), so imports take turns."""
+    with _import_lock:
+        if "mediapipe" not in sys.modules:
+            _lazy_module("matplotlib.pyplot")
+            # protobuf 4 warns on every graph's first output; mediapipe 0.10.14 calls it.
+            warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated",
+                                    category=UserWarning)
+        return importlib.import_module(f"mediapipe.python.solutions.{name}")
+
+
+_import_lock = threading.Lock()
 
 
 NATIVE_NOISE = (
