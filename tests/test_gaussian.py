@@ -179,3 +179,27 @@ def test_missing_inputs_are_named(tmp_path, recording):
     with pytest.raises(InputError, match="frames.npy"):
         load_inputs(tmp_path, recording[1])
     assert np.load(recording[0] / "frames.npy", mmap_mode="r").shape == (12, SIZE, SIZE, 3)
+
+
+def test_group_affinity_finds_the_moving_landmarks(recording):
+    """On the synthetic subject only the lower lip moves with jaw_open: the mouth group's
+    affinity must peak there, not on the static landmarks."""
+    from avatarzoo.renderers.gaussian import init as ini
+
+    d = load_inputs(*recording)
+    names, group = ini.channel_groups(d["space"])
+    aff = ini.group_affinity(d["expression"].astype(np.float64), d["landmarks"], d["pose"].astype(np.float64),
+                             d["K"].astype(np.float64), d["canonical"].astype(np.float64), group, len(names))
+    mouth = aff[:, names.index("mouth")]
+    moving = list(ini.LIPS[:10])
+    still = np.setdiff1d(np.arange(478), moving)
+    assert mouth[moving].mean() > 5 * mouth[still].mean()
+
+
+def test_weight_map_marks_boxes():
+    from avatarzoo.renderers.gaussian.train import weight_map
+
+    boxes = torch.tensor([[[2.0, 2, 5, 5], [10, 10, 12, 12], [20, 20, 21, 21]]])
+    w = weight_map(boxes, 32, {"mouth": 3.0, "eyes": 2.0})
+    assert w.shape == (1, 1, 32, 32)
+    assert w[0, 0, 3, 3] == 3.0 and w[0, 0, 11, 11] == 2.0 and w[0, 0, 0, 0] == 1.0
