@@ -339,7 +339,7 @@ def format_report(report: EvalReport) -> str:
         lines.append("speed: not measured")
     else:
         lines.append(
-            f"speed: {sp.fps:.3g} fps render ({sp.median_ms:.3g} ms median, p90 {sp.p90_ms:.3g} ms,"
+            f"speed: {sp.fps:.3g} fps render ({sp.median_ms:.4g} ms median, p90 {sp.p90_ms:.4g} ms,"
             f" {sp.calls} calls), {sp.fps_uint8:.3g} fps to a uint8 host frame;"
             f" batch 1, {sp.size}², {sp.device}"
         )
