@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 
 def _lazy_module(name: str) -> None:
     """Register `name` in sys.modules as a module whose code runs on first use."""
@@ -129,6 +131,11 @@ class Solution:
         self._started = False
 
     def process(self, img):
+        # MediaPipe reads the buffer behind the array: a memmap row (or any view) can
+        # segfault it (seen on the GPU image, Python 3.12), so hand it an owned copy.
+        if not (isinstance(img, np.ndarray) and type(img) is np.ndarray and img.base is None
+                and img.flags.c_contiguous):
+            img = np.array(img, dtype=np.uint8, order="C", copy=True)
         if self._started:
             return self._model.process(img)
         with native_stderr_filtered():
