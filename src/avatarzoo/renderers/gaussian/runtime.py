@@ -132,9 +132,11 @@ class GaussianRenderer:
     def render_float(self, expression: Tensor, pose: Tensor, body: Tensor, *,
                      size: int | None = None) -> Tensor:
         """[B, 3, S, S] float in [0, 1] (for metrics); `size` overrides S."""
+        from avatarzoo.renderers.gaussian.rasterize import cpu_threads
+
         e, p, b = self._check(expression, pose, body)
         s = self.size if size is None else int(size)
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_threads(self.device):
             g = self._gaussians(e, p, b)
             img, _, _ = self.model.splat(g, s, self._background(s), backend=self.backend)
             return img.clamp(0, 1)

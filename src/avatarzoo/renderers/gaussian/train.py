@@ -27,6 +27,7 @@ from torch import Tensor
 
 from avatarzoo.evaluate.image import ssim_map
 from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar
+from avatarzoo.renderers.gaussian.rasterize import cpu_threads
 
 
 @dataclass
@@ -236,7 +237,15 @@ def _frame_order(train_idx: np.ndarray, batch: int, gen: torch.Generator) -> Ite
             yield perm[i : i + batch]
 
 
-def fit(
+def fit(model: GaussianAvatar, data: TrainData, opts: FitOptions, **kw) -> dict[str, float]:
+    """Train `model` in place for `opts.steps` steps; resumes from `scratch/ckpt.pt`.
+    Keyword arguments: scratch, progress, log, device (see `_fit`). On a busy CPU it
+    runs on one torch thread (`rasterize.cpu_threads`). Returns summary numbers."""
+    with cpu_threads(kw.get("device", "cpu")):
+        return _fit(model, data, opts, **kw)
+
+
+def _fit(
     model: GaussianAvatar,
     data: TrainData,
     opts: FitOptions,
