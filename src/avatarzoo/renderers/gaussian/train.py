@@ -205,10 +205,12 @@ def densify_and_prune(
 
 
 def _save_checkpoint(path: Path, model: GaussianAvatar, opt: torch.optim.Adam, step: int,
-                     gen: torch.Generator) -> None:
+                     gen: torch.Generator, densify_stats: tuple[Tensor, Tensor]) -> None:
     tmp = path.with_suffix(".tmp")
     state = {
         "step": step,
+        "grad_sum": densify_stats[0],
+        "grad_count": densify_stats[1],
         "model": model.state_dict(),
         "opt": opt.state_dict(),
         "torch_rng": torch.get_rng_state(),
@@ -219,22 +221,26 @@ def _save_checkpoint(path: Path, model: GaussianAvatar, opt: torch.optim.Adam, s
 
 
 def _load_checkpoint(path: Path, model: GaussianAvatar, scale: float, gen: torch.Generator,
-                     device: torch.device) -> tuple[torch.optim.Adam, int]:
+                     device: torch.device) -> tuple[torch.optim.Adam, int, tuple[Tensor, Tensor]]:
     state = torch.load(path, map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
     opt = make_optimizer(model, scale)
     opt.load_state_dict(state["opt"])
     torch.set_rng_state(state["torch_rng"].cpu())
     gen.set_state(state["gen"].cpu())
-    return opt, int(state["step"])
+    return opt, int(state["step"]), (state["grad_sum"], state["grad_count"])
 
 
-def _frame_order(train_idx: np.ndarray, batch: int, gen: torch.Generator) -> Iterator[np.ndarray]:
-    """Endless shuffled epochs over the training frames, `batch` at a time."""
-    while True:
-        perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
-        for i in range(0, len(perm) - batch + 1, batch):
-            yield perm[i : i + batch]
+def frame_batch(train_idx: np.ndarray, batch: int, step: int, seed: int) -> np.ndarray:
+    """The training frames of `step`: shuffled epochs over `train_idx`, `batch` at a time.
+
+    A pure function of (seed, step), so that a run resumed from a checkpoint sees the
+    same frames in the same order as one that was never interrupted."""
+    per_epoch = max(1, len(train_idx) // batch)
+    epoch, i = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(len(train_idx), generator=g).numpy()
+    return train_idx[perm[i * batch:(i + 1) * batch]]
 
 
 def fit(model: GaussianAvatar, data: TrainData, opts: FitOptions, **kw) -> dict[str, float]:
@@ -264,12 +270,11 @@ def _fit(
     opt = make_optimizer(model, opts.lr)
     step = 0
     ckpt = scratch / "ckpt.pt" if scratch is not None else None
-    if ckpt is not None and ckpt.is_file():
-        opt, step = _load_checkpoint(ckpt, model, opts.lr, gen, device)
-        log(f"resumed from {ckpt} at step {step} with {model.n} Gaussians")
-    order = _frame_order(data.train_idx, opts.batch_size, gen)
     grad_sum = torch.zeros(model.n, device=device)
     grad_count = torch.zeros(model.n, device=device)
+    if ckpt is not None and ckpt.is_file():
+        opt, step, (grad_sum, grad_count) = _load_checkpoint(ckpt, model, opts.lr, gen, device)
+        log(f"resumed from {ckpt} at step {step} with {model.n} Gaussians")
     densify_stop = int(opts.densify_until * opts.steps)
     t0, losses = time.perf_counter(), []
     start = step
@@ -277,7 +282,7 @@ def _fit(
                          desc="fit renderer", unit="step"):
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * lr_factor(step, opts.steps, g["name"])
-        batch = data.batch(next(order), device)
+        batch = data.batch(frame_batch(data.train_idx, opts.batch_size, step, opts.seed), device)
         pred, _, _ = model(batch["expression"], batch["pose"], batch["body"], size=data.size,
                            backend=opts.backend, max_per_tile=opts.max_per_tile)
         w = weight_map(batch["boxes"], data.size, opts.region_weights)
@@ -299,7 +304,7 @@ def _fit(
             if added or removed:
                 log(f"step {step + 1}: +{added} -{removed} Gaussians → {model.n}")
         if ckpt is not None and opts.checkpoint_every and (step + 1) % opts.checkpoint_every == 0:
-            _save_checkpoint(ckpt, model, opt, step + 1, gen)
+            _save_checkpoint(ckpt, model, opt, step + 1, gen, (grad_sum, grad_count))
         if (step + 1) % max(1, opts.steps // 20) == 0:
             log(f"step {step + 1}/{opts.steps} loss {np.mean(losses[-50:]):.4f} N={model.n}")
     wall = time.perf_counter() - t0
