@@ -82,3 +82,26 @@ def test_no_pickle_anywhere(tmp_path):
     path = make(tmp_path)
     for f in path.iterdir():
         assert not f.read_bytes().startswith(b"\x80"), f"{f} looks like a pickle"
+
+
+def test_model_file_bytes_do_not_depend_on_the_process(tmp_path):
+    """safetensors writes its metadata in hash-map order (it differs between processes);
+    bundles canonicalise the header so that equal content gives equal bytes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, sys; from avatarzoo.bundle import write_bundle;"
+        "write_bundle(__import__('pathlib').Path(sys.argv[1]), tensors={'b': torch.ones(3), 'a': torch.zeros(2, 2)},"
+        " metadata={f'avatarzoo.k{i}': str(i) for i in range(12)} | {'avatarzoo.id': 'x-v1'},"
+        " config={}, card='')"
+    )
+    digests = set()
+    for i in range(3):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"b{i}")], check=True)
+        digests.add((tmp_path / f"b{i}" / "model.safetensors").read_bytes())
+    assert len(digests) == 1
+    from safetensors.torch import load_file
+
+    loaded = load_file(tmp_path / "b0" / "model.safetensors")
+    assert loaded["a"].shape == (2, 2) and float(loaded["b"].sum()) == 3

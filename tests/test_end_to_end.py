@@ -54,6 +54,16 @@ def test_bundle_contents_and_card(built):
     assert str(ROOT) not in (bundle / "config.json").read_text()  # movable: no absolute paths
     card = (bundle / "README.md").read_text()
     assert "library_name: avatarzoo" in card and "model-index" in card and "psnr_full" in card
+    # the header metadata is what schemas/bundle-metadata.schema.json describes
+    import jsonschema
+
+    from avatarzoo.bundle.io import read_bundle
+    from avatarzoo.catalog import BundleMetadata
+
+    metadata = read_bundle(bundle).metadata
+    BundleMetadata.model_validate(metadata)
+    schema = json.loads((ROOT / "schemas" / "bundle-metadata.schema.json").read_text())
+    jsonschema.validate(metadata, schema)
 
 
 def test_load_render_and_replay(built, tmp_path, monkeypatch):

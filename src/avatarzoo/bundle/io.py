@@ -53,6 +53,23 @@ def _manifest(directory: Path, names: list[str]) -> dict[str, Any]:
     }
 
 
+def canonical_safetensors(tensors: dict[str, "torch.Tensor"], metadata: dict[str, str]) -> bytes:
+    """safetensors bytes whose header JSON has sorted keys, so equal content gives equal
+    bytes (safetensors itself writes `__metadata__` in hash-map order, which changes from
+    one process to the next). Data offsets are relative to the end of the header, so only
+    the header is rewritten; it is padded with spaces to 8 bytes as safetensors does."""
+    import struct
+
+    from safetensors.torch import save
+
+    raw = save({k: v.contiguous() for k, v in sorted(tensors.items())}, metadata=metadata)
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + raw[8 + n:]
+
+
 def write_bundle(
     directory: Path,
     *,
@@ -67,8 +84,6 @@ def write_bundle(
     `metadata` gets `avatarzoo.format_version`; it must hold `avatarzoo.id`.
     `extra_files` (name → source path) are copied in and listed in the manifest.
     """
-    from safetensors.torch import save_file
-
     if "avatarzoo.id" not in metadata:
         raise ValueError("metadata must hold 'avatarzoo.id'")
     bad = [k for k, v in metadata.items() if not isinstance(v, str)]
@@ -79,7 +94,7 @@ def write_bundle(
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
         meta = {"avatarzoo.format_version": FORMAT_VERSION, **metadata}
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / MODEL_FILE, metadata=meta)
+        (tmp / MODEL_FILE).write_bytes(canonical_safetensors(tensors, meta))
         (tmp / CONFIG_FILE).write_text(json.dumps(config, sort_keys=True, indent=2) + "\n")
         (tmp / CARD_FILE).write_text(card)
         names = [MODEL_FILE, CONFIG_FILE, CARD_FILE]
