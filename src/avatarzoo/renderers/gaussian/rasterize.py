@@ -22,16 +22,18 @@ Backend = Literal["auto", "torch", "gsplat"]
 
 @contextmanager
 def cpu_threads(device: torch.device | str):
-    """On a busy CPU (load average ≥ cores - 0.5), run torch on one intra-op thread for
-    the duration: OpenMP workers spin-wait on each other, and when another process holds
-    a core a 2-thread render stalls ~50× (measured on the 2-core dev box: 2.4 s vs 66 ms
-    per 128² frame); one thread is never slower than ~1.5× the quiet 2-thread speed.
-    No effect on CUDA or on an idle machine."""
-    import os
+    """On the CPU, run torch on one intra-op thread for the duration.
 
-    busy = torch.device(device).type == "cpu" and os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5
+    Two reasons, both measured on the 2-core dev box. Determinism: torch's CPU
+    reductions split work by thread count, so a fit on 1 thread and one on 2 threads
+    end with different weights (a real 60-step fit at 96²), and a choice that followed
+    the machine's load made the same recipe build different bundles. Robustness: with
+    another process on a core, OpenMP workers spin-wait on each other and a 2-thread
+    128² render stalled ~50× (2.4 s vs 66 ms), while one thread is never slower than
+    ~1.5× the quiet 2-thread speed. No effect on CUDA."""
+    on_cpu = torch.device(device).type == "cpu"
     before = torch.get_num_threads()
-    if busy and before > 1:
+    if on_cpu and before != 1:
         torch.set_num_threads(1)
     try:
         yield
