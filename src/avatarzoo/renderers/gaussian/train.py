@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from avatarzoo.evaluate.image import ssim_map
+from avatarzoo.renderers.gaussian.distributed import World, all_reduce_sum_, broadcast_state, check_agree
 from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar
 from avatarzoo.renderers.gaussian.rasterize import cpu_threads
 
@@ -101,12 +102,24 @@ def weight_map(boxes: Tensor, size: int, weights: dict[str, float]) -> Tensor:
     return w
 
 
-def loss_fn(pred: Tensor, target: Tensor, weights: Tensor, ssim_weight: float) -> Tensor:
-    """(1 - λ) weighted L1 + λ weighted (1 - SSIM), normalised by the weight sum."""
-    l1 = ((pred - target).abs() * weights).sum() / (weights.sum() * pred.shape[1])
+def loss_norms(weights: Tensor) -> tuple[Tensor, Tensor]:
+    """The denominators of `loss_fn`'s two terms for `weights` [B, 1, S, S]: the weight
+    sum over the full frame and over the SSIM window's valid interior."""
+    return weights.sum(), weights[..., 5:-5, 5:-5].sum()
+
+
+def loss_fn(pred: Tensor, target: Tensor, weights: Tensor, ssim_weight: float, *,
+            norms: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """(1 - λ) weighted L1 + λ weighted (1 - SSIM), normalised by the weight sum.
+
+    `norms` (see `loss_norms`) replaces the weight sums of this batch: a data-parallel
+    rank passes those of the global batch, so that the ranks' losses add up to the
+    loss of the global batch."""
+    l1_norm, ssim_norm = norms if norms is not None else loss_norms(weights)
+    l1 = ((pred - target).abs() * weights).sum() / (l1_norm * pred.shape[1])
     sm = ssim_map(pred, target)  # [B, C, S - 10, S - 10]
     wc = weights[..., 5:-5, 5:-5]
-    d_ssim = ((1 - sm) * wc).sum() / (wc.sum() * pred.shape[1])
+    d_ssim = ((1 - sm) * wc).sum() / (ssim_norm * pred.shape[1])
     return (1 - ssim_weight) * l1 + ssim_weight * d_ssim
 
 
@@ -245,10 +258,27 @@ def frame_batch(train_idx: np.ndarray, batch: int, step: int, seed: int) -> np.n
 
 def fit(model: GaussianAvatar, data: TrainData, opts: FitOptions, **kw) -> dict[str, float]:
     """Train `model` in place for `opts.steps` steps; resumes from `scratch/ckpt.pt`.
-    Keyword arguments: scratch, progress, log, device (see `_fit`). On a busy CPU it
-    runs on one torch thread (`rasterize.cpu_threads`). Returns summary numbers."""
-    with cpu_threads(kw.get("device", "cpu")):
+    Keyword arguments: scratch, progress, log, device, world (see `_fit`). On a busy
+    CPU it runs on one torch thread (`rasterize.cpu_threads`). Returns summary numbers.
+
+    With `world` (a `distributed.World` of world_size > 1, process group joined) this
+    process is one data-parallel rank: `opts.batch_size` frames per rank, a global
+    batch of batch_size × world_size; see `renderers/gaussian/distributed.py`."""
+    world = kw.get("world")
+    with cpu_threads(world.device if world is not None else kw.get("device", "cpu")):
         return _fit(model, data, opts, **kw)
+
+
+def _rank_batch(data: TrainData, opts: FitOptions, step: int, world: World,
+                device: torch.device) -> tuple[dict[str, Tensor], Tensor, tuple[Tensor, Tensor]]:
+    """This rank's slice of the global batch of `step`, its loss weights, and the loss
+    normalisers of the whole global batch (computed locally from every frame's boxes:
+    no collective)."""
+    idx = frame_batch(data.train_idx, opts.batch_size * world.world_size, step, opts.seed)
+    boxes = torch.as_tensor(data.boxes[idx], dtype=torch.float32, device=device)
+    w_all = weight_map(boxes, data.size, opts.region_weights)  # [B × world, 1, S, S]
+    batch = data.batch(idx[world.rank::world.world_size], device)
+    return batch, w_all[world.rank::world.world_size], loss_norms(w_all)
 
 
 def _fit(
@@ -260,9 +290,21 @@ def _fit(
     progress: Callable = lambda it, **kw: it,
     log: Callable[[str], None] = print,
     device: torch.device | str = "cpu",
+    world: World | None = None,
 ) -> dict[str, float]:
     """Train `model` in place for `opts.steps` steps; resumes from `scratch/ckpt.pt`.
-    Returns summary numbers (wall seconds, steps/s, final loss, Gaussians)."""
+    Returns summary numbers (wall seconds, steps/s, final loss, Gaussians).
+    With a distributed `world`, `device` is `world.device`; only rank 0 writes the
+    checkpoint and logs (give the others no-op `log`/`progress` too)."""
+    ddp = world is not None and world.distributed
+    if world is not None:
+        device = world.device
+    if ddp:
+        if len(data.train_idx) < opts.batch_size * world.world_size:
+            raise ValueError(f"fit: a global batch of {opts.batch_size} × {world.world_size} ranks "
+                             f"needs at least that many training frames, got {len(data.train_idx)}")
+        if not world.is_main:
+            log = lambda msg: None  # noqa: E731
     device = torch.device(device)
     torch.manual_seed(opts.seed)
     gen = torch.Generator().manual_seed(opts.seed)
@@ -275,6 +317,10 @@ def _fit(
     if ckpt is not None and ckpt.is_file():
         opt, step, (grad_sum, grad_count) = _load_checkpoint(ckpt, model, opts.lr, gen, device)
         log(f"resumed from {ckpt} at step {step} with {model.n} Gaussians")
+    if ddp:
+        broadcast_state(model, world)  # identical replicas, however each rank built its model
+        log(f"data-parallel: {world.world_size} ranks ({world.device.type}), "
+            f"global batch {opts.batch_size * world.world_size}")
     densify_stop = int(opts.densify_until * opts.steps)
     t0, losses = time.perf_counter(), []
     start = step
@@ -282,13 +328,22 @@ def _fit(
                          desc="fit renderer", unit="step"):
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * lr_factor(step, opts.steps, g["name"])
-        batch = data.batch(frame_batch(data.train_idx, opts.batch_size, step, opts.seed), device)
+        if ddp:
+            batch, w, norms = _rank_batch(data, opts, step, world, device)
+        else:
+            batch = data.batch(frame_batch(data.train_idx, opts.batch_size, step, opts.seed), device)
+            w, norms = weight_map(batch["boxes"], data.size, opts.region_weights), None
         pred, _, _ = model(batch["expression"], batch["pose"], batch["body"], size=data.size,
                            backend=opts.backend, max_per_tile=opts.max_per_tile)
-        w = weight_map(batch["boxes"], data.size, opts.region_weights)
-        loss = loss_fn(pred, batch["image"], w, opts.ssim_weight)
+        loss = loss_fn(pred, batch["image"], w, opts.ssim_weight, norms=norms)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if ddp:
+            # one collective: every gradient + the loss; the sums are the global batch's
+            # gradient and loss (each rank's loss is normalised by the global weight sums)
+            loss = loss.detach().reshape(1)
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            all_reduce_sum_(grads + [loss], world)
         with torch.no_grad():
             gn = model.means.grad.norm(dim=-1)
             grad_sum += gn
@@ -299,11 +354,14 @@ def _fit(
                 and step + 1 < densify_stop):
             added, removed = densify_and_prune(model, opt, grad_sum, grad_count,
                                                opts.max_gaussians, gen)
+            if ddp:
+                check_agree(model.n, world, "the Gaussian count after densification")
             grad_sum = torch.zeros(model.n, device=device)
             grad_count = torch.zeros(model.n, device=device)
             if added or removed:
                 log(f"step {step + 1}: +{added} -{removed} Gaussians → {model.n}")
-        if ckpt is not None and opts.checkpoint_every and (step + 1) % opts.checkpoint_every == 0:
+        if (ckpt is not None and opts.checkpoint_every and (step + 1) % opts.checkpoint_every == 0
+                and (world is None or world.is_main)):
             _save_checkpoint(ckpt, model, opt, step + 1, gen, (grad_sum, grad_count))
         if (step + 1) % max(1, opts.steps // 20) == 0:
             log(f"step {step + 1}/{opts.steps} loss {np.mean(losses[-50:]):.4f} N={model.n}")
