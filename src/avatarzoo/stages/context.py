@@ -33,6 +33,9 @@ class StageContext:
     scratch: Path  # kept across interrupted runs of this stage key (checkpoints); removed on success
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("avatarzoo"))
     device: str = "cpu"  # "cpu" or "cuda"
+    # data-parallel ranks for stages that train (fit_renderer): > 1 spawns that many
+    # processes (one GPU each on cuda, gloo processes on cpu); other stages get 1
+    world_size: int = 1
 
     def resolve(self, relative: str) -> Path:
         """A path written in the recipe, resolved against the recipe's directory."""

@@ -161,34 +161,53 @@ def save(out: Path, model, config: dict) -> None:
     (out / "renderer.json").write_text(json.dumps(config, sort_keys=True, indent=2))
 
 
-def run(ctx: StageContext) -> None:
+def _check_inputs(d: dict, cfg) -> None:
+    if d["space"].name != cfg.space:
+        raise SpaceError(f"fit_renderer: the tracking is in space '{d['space'].name}' but the "
+                         f"renderer consumes '{cfg.space}'; set renderer.space or add a space_map")
+
+
+def _train(cfg, ingest: Path, track: Path, *, out: Path, scratch: Path, device, log, progress,
+           world=None) -> None:
+    """Build the initial model, fit it, and (rank 0 only) write the stage files."""
     import torch
 
     from avatarzoo.renderers.gaussian.train import FitOptions, fit
 
-    cfg = ctx.recipe.renderer
-    if cfg.kind != "gaussian":
-        raise InputError(f"fit_renderer: renderer kind '{cfg.kind}' is not 'gaussian'")
-    for need in ("ingest", "track"):
-        if need not in ctx.inputs:
-            raise InputError(f"fit_renderer: needs the '{need}' stage's output")
-    d = load_inputs(ctx.inputs["ingest"], ctx.inputs["track"])
-    if d["space"].name != cfg.space:
-        raise SpaceError(f"fit_renderer: the tracking is in space '{d['space'].name}' but the "
-                         f"renderer consumes '{cfg.space}'; set renderer.space or add a space_map")
+    d = load_inputs(ingest, track)
+    _check_inputs(d, cfg)
     s0 = d["frames"].shape[1]
     train_size = cfg.resolution or s0
     torch.manual_seed(cfg.seed)
-    model, data, groups = build_model(d, cfg, train_size=train_size, log=ctx.log.info)
-    device = torch.device(ctx.device)
+    model, data, groups = build_model(d, cfg, train_size=train_size, log=log)
     opts = FitOptions(
         steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, ssim_weight=cfg.ssim_weight,
         region_weights=dict(cfg.region_weights), max_gaussians=cfg.gaussians,
         densify_every=cfg.densify_every, checkpoint_every=cfg.checkpoint_every, seed=cfg.seed,
         backend=cfg.backend, max_per_tile=cfg.max_per_tile,
     )
+    summary = fit(model, data, opts, scratch=scratch, progress=progress, log=log,
+                  device=torch.device(device), world=world)
+    if world is None or world.is_main:
+        if world is not None:
+            summary = {**summary, "world_size": world.world_size,
+                       "global_batch": cfg.batch_size * world.world_size}
+        log(f"fit: {summary}")
+        save(out, model, renderer_config(model, cfg, d["space"], d["body_names"], groups, summary))
+
+
+def run(ctx: StageContext) -> None:
+    cfg = ctx.recipe.renderer
+    if cfg.kind != "gaussian":
+        raise InputError(f"fit_renderer: renderer kind '{cfg.kind}' is not 'gaussian'")
+    for need in ("ingest", "track"):
+        if need not in ctx.inputs:
+            raise InputError(f"fit_renderer: needs the '{need}' stage's output")
     ctx.scratch.mkdir(parents=True, exist_ok=True)
-    summary = fit(model, data, opts, scratch=ctx.scratch, progress=ctx.progress,
-                  log=ctx.log.info, device=device)
-    ctx.log.info(f"fit: {summary}")
-    save(ctx.out, model, renderer_config(model, cfg, d["space"], d["body_names"], groups, summary))
+    if ctx.world_size > 1:
+        from avatarzoo.renderers.gaussian.launch import run_data_parallel
+
+        run_data_parallel(ctx)
+        return
+    _train(cfg, ctx.inputs["ingest"], ctx.inputs["track"], out=ctx.out, scratch=ctx.scratch,
+           device=ctx.device, log=ctx.log.info, progress=ctx.progress)
