@@ -26,9 +26,9 @@ class StageStatus:
     status: Status
 
 
-def plan(lr: LoadedRecipe, cache: StageCache) -> list[StageStatus]:
+def plan(lr: LoadedRecipe, cache: StageCache, *, world_size: int = 1) -> list[StageStatus]:
     out = []
-    for st in plan_stages(lr):
+    for st in plan_stages(lr, world_size):
         if cache.has(st.name, st.key):
             status: Status = "cached"
         elif not st.spec.implemented():
@@ -61,8 +61,10 @@ def _logger(path: Path, stage: str) -> tuple[logging.Logger, logging.Handler]:
     return log, handler
 
 
-def run_stage(lr: LoadedRecipe, cache: StageCache, st: PlannedStage, *, device: str) -> Path:
-    """Run one stage (its inputs must be cached) unless its key is cached already."""
+def run_stage(lr: LoadedRecipe, cache: StageCache, st: PlannedStage, *, device: str,
+              world_size: int = 1) -> Path:
+    """Run one stage (its inputs must be cached) unless its key is cached already.
+    A data-parallel stage gets `world_size` (it spawns its ranks itself); the others 1."""
     with cache.lock(f"stage-{st.key}"):
         if cache.has(st.name, st.key):
             return cache.output(st.name, st.key)
@@ -75,6 +77,7 @@ def run_stage(lr: LoadedRecipe, cache: StageCache, st: PlannedStage, *, device: 
         ctx = StageContext(
             recipe=lr.recipe, recipe_dir=lr.directory, inputs=inputs, out=tmp,
             scratch=scratch, log=log, device=device,
+            world_size=world_size if st.spec.data_parallel else 1,
         )
         started = time.perf_counter()
         try:
@@ -106,9 +109,13 @@ def build(
     *,
     until: str | None = None,
     device: str = "auto",
+    world_size: int = 1,
     echo=print,
 ) -> dict[str, Path]:
     """Run every stage of `lr` that is not cached, in order, up to `until` (inclusive).
+
+    `world_size` > 1 trains the data-parallel stages (fit_renderer) on that many ranks:
+    one GPU each on cuda (NCCL), gloo processes on cpu. It is part of their keys.
 
     Returns the output directory of each stage that exists. Stages whose code is not
     written yet are skipped with a message; stages that need them are skipped too.
@@ -122,7 +129,7 @@ def build(
     outputs: dict[str, Path] = {}
     missing: set[str] = set()
     with cache.lock(f"recipe-{lr.id}"):
-        for s in plan(lr, cache):
+        for s in plan(lr, cache, world_size=world_size):
             st = s.stage
             lacking = [i for i in st.spec.inputs if i in missing]
             optional = {"fit_audio_driver"} if st.name == "package" else set()
@@ -138,7 +145,7 @@ def build(
             else:
                 echo(f"▶ {st.name} ({st.key[:16]}): {st.spec.describe}")
                 started = time.perf_counter()
-                outputs[st.name] = run_stage(lr, cache, st, device=device)
+                outputs[st.name] = run_stage(lr, cache, st, device=device, world_size=world_size)
                 echo(f"✓ {st.name} done in {time.perf_counter() - started:.1f} s")
             if st.name == until:
                 break

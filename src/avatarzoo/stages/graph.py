@@ -39,6 +39,7 @@ class StageSpec:
     inputs: tuple[str, ...]
     config: Callable[[LoadedRecipe], dict[str, Any]]  # the recipe slice it depends on
     describe: str
+    data_parallel: bool = False  # trains on world_size ranks when the build asks for > 1
 
     def implemented(self) -> bool:
         module = self.function.split(":")[0]
@@ -91,7 +92,8 @@ SPECS: dict[str, StageSpec] = {
                   _track_config, "head pose, expressions, upper body"),
         StageSpec("fit_renderer", "avatarzoo.renderers.gaussian.stage:run",
                   ("renderers", "evaluate/image.py"),
-                  ("ingest", "track"), _section("renderer"), "train the Gaussian avatar"),
+                  ("ingest", "track"), _section("renderer"), "train the Gaussian avatar",
+                  data_parallel=True),
         StageSpec("fit_audio_driver", "avatarzoo.drivers.stage:run", ("drivers",),
                   ("ingest", "track"), _section("audio_driver"), "train speech → expressions"),
         StageSpec("evaluate", "avatarzoo.evaluate.stage:run", ("evaluate", "trackers", "renderers"),
@@ -130,8 +132,14 @@ class PlannedStage:
         return self.spec.name
 
 
-def plan_stages(lr: LoadedRecipe) -> list[PlannedStage]:
-    """The stages of `lr` in run order with their keys (no stage is run)."""
+def plan_stages(lr: LoadedRecipe, world_size: int = 1) -> list[PlannedStage]:
+    """The stages of `lr` in run order with their keys (no stage is run).
+
+    `world_size` > 1: the data-parallel stages train on that many ranks, a global batch
+    of batch_size × world_size, which changes their result: it joins their config (so
+    their key and every key downstream), and keys at world_size 1 stay as they were."""
+    if world_size < 1:
+        raise ValueError(f"plan_stages: world_size must be ≥ 1, got {world_size}")
     present = set(ORDER)
     if lr.recipe.audio_driver is None:
         present.discard("fit_audio_driver")
@@ -143,6 +151,8 @@ def plan_stages(lr: LoadedRecipe) -> list[PlannedStage]:
         spec = SPECS[name]
         inputs = {i: keys[i] for i in spec.inputs if i in keys}
         config = spec.config(lr)
+        if spec.data_parallel and world_size > 1:
+            config = {**config, "world_size": world_size}
         material = {
             "stage": name,
             "code": code_version(spec.code),
