@@ -66,25 +66,43 @@ def validate(recipe: Path, profile: str | None) -> None:
 @click.argument("recipe", type=click.Path(path_type=Path))
 @profile_option
 @cache_option
+@click.option("--gpus", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Plan a data-parallel build on N GPUs (its training stages have their own keys).")
 @friendly
-def plan(recipe: Path, profile: str | None, cache_dir: Path | None) -> None:
+def plan(recipe: Path, profile: str | None, cache_dir: Path | None, gpus: int) -> None:
     """Show RECIPE's stages, their keys, and which are cached or to run."""
     from avatarzoo.recipe import load_recipe
     from avatarzoo.stages.build import format_plan, plan as make_plan
 
     lr = load_recipe(recipe, profile=profile)
-    click.echo(format_plan(lr, make_plan(lr, _cache(cache_dir))))
+    click.echo(format_plan(lr, make_plan(lr, _cache(cache_dir), world_size=gpus)))
 
 
-@main.command()
-@click.argument("recipe", type=click.Path(path_type=Path))
-@profile_option
-@cache_option
-@click.option("--until", default=None, help="Stop after this stage (e.g. track).")
-@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
-@friendly
-def build(recipe: Path, profile: str | None, cache_dir: Path | None, until: str | None, device: str) -> None:
-    """Run RECIPE's stages that are not cached, then put the bundle in the local store."""
+gpus_option = click.option(
+    "--gpus", default=1, show_default=True, type=click.IntRange(min=1),
+    help="GPUs to use. One recipe: train it data-parallel on N GPUs (torch.distributed, "
+         "NCCL; a global batch of renderer.batch_size × N, so its own stage keys). "
+         "Several recipes: build them at once, one recipe a GPU.",
+)
+
+
+def _check_gpus(gpus: int, device: str) -> None:
+    """`--gpus N` (N > 1) needs N CUDA devices; say so plainly otherwise."""
+    if gpus <= 1:
+        return
+    if device == "cpu":
+        raise AvatarZooError(f"--gpus {gpus} needs CUDA, but --device cpu was given; "
+                             "drop --gpus to build on the CPU")
+    import torch
+
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if found < gpus:
+        raise AvatarZooError(f"--gpus {gpus} asks for {gpus} GPUs but CUDA sees {found}"
+                             f"{' (check CUDA_VISIBLE_DEVICES)' if found else ''}; "
+                             f"use --gpus {max(found, 1)}" + ("" if found else " or omit it"))
+
+
+def _build_one(recipe: Path, *, profile, cache, until, device, world_size) -> None:
     import time
 
     from avatarzoo.recipe import load_recipe
@@ -93,12 +111,57 @@ def build(recipe: Path, profile: str | None, cache_dir: Path | None, until: str 
 
     started = time.perf_counter()
     lr = load_recipe(recipe, profile=profile)
-    cache = _cache(cache_dir)
-    outputs = run_build(lr, cache, until=until, device=device, echo=click.echo)
+    outputs = run_build(lr, cache, until=until, device=device, world_size=world_size,
+                        echo=click.echo)
     if "package" in outputs:
         path = install_bundle(cache, lr.id, outputs["package"] / "bundle")
         click.echo(f"bundle {lr.id} → {path}")
     click.echo(f"build finished in {time.perf_counter() - started:.1f} s")
+
+
+@main.command()
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@profile_option
+@cache_option
+@click.option("--until", default=None, help="Stop after this stage (e.g. track).")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
+@gpus_option
+@friendly
+def build(recipes: tuple[Path, ...], profile: str | None, cache_dir: Path | None, until: str | None,
+          device: str, gpus: int) -> None:
+    """Run each RECIPE's stages that are not cached, then put the bundle in the local store.
+
+    With one RECIPE and --gpus N, the renderer trains data-parallel on N GPUs. With
+    several RECIPES and --gpus N, they build at once, one recipe a GPU, sharing the cache."""
+    from avatarzoo.recipe import load_recipe
+
+    _check_gpus(gpus, device)
+    for r in recipes:  # every recipe error before anything runs
+        load_recipe(r, profile=profile)
+    cache = _cache(cache_dir)
+    if len(recipes) == 1:
+        _build_one(recipes[0], profile=profile, cache=cache, until=until, device=device,
+                   world_size=gpus)
+        return
+    if gpus == 1:
+        for r in recipes:
+            _build_one(r, profile=profile, cache=cache, until=until, device=device, world_size=1)
+        return
+    import time
+
+    from avatarzoo.stages.spread import build_argv, run_spread, visible_gpus
+
+    started = time.perf_counter()
+    ids = visible_gpus(gpus)
+    click.echo(f"building {len(recipes)} recipes on {len(ids)} GPUs ({', '.join(ids)}), one recipe a GPU")
+    jobs = [(str(r), build_argv(str(r), profile=profile, cache_dir=str(cache.root), until=until))
+            for r in recipes]
+    codes = run_spread(jobs, ids, echo=click.echo)
+    failed = [name for name, rc in codes.items() if rc != 0]
+    click.echo(f"{len(recipes) - len(failed)} of {len(recipes)} builds finished in "
+               f"{time.perf_counter() - started:.1f} s")
+    if failed:
+        raise AvatarZooError(f"the build of {', '.join(failed)} failed (see its lines above)")
 
 
 @main.command()
