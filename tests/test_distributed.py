@@ -1,0 +1,250 @@
+"""Data-parallel renderer training (torch.distributed, gloo on CPU) and its build keys.
+
+Two gloo processes train the tiny synthetic subject (48², 9 training frames) and are
+compared with one process that trains on the same global batch. Each test spawns 2
+processes of 1 torch thread; the whole file takes ~30 s on a busy 2-core box."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+
+from avatarzoo.recipe.models import GaussianRendererConfig
+from avatarzoo.renderers.gaussian import synthetic, train
+from avatarzoo.renderers.gaussian.stage import build_model, load_inputs
+from avatarzoo.renderers.gaussian.train import FitOptions, fit
+from avatarzoo.stages.context import StageContext
+
+SIZE = 48
+OPTS = FitOptions(steps=8, batch_size=1, max_gaussians=400, densify_every=3, densify_until=0.9,
+                  checkpoint_every=4)
+CFG = dict(space="synthetic-4", gaussians=400, steps=8, densify_every=3, checkpoint_every=4)
+# Agreement of 2 ranks × batch 1 with 1 process × batch 2 after 8 Adam steps and two
+# densifications. Each rank's loss is normalised by the global batch's weight sums, so
+# the summed gradient IS the global-batch gradient (checked at step 0: equal to 1e-10);
+# what differs is float summation order (per-rank partial sums, then the all-reduce).
+# Adam (eps 1e-15) turns that into visible parameter differences where a gradient is
+# ~1e-10 (steps ≈ lr · sign(g)): up to ~6e-3 on opacity logits after 8 steps. So the
+# bar for parameters is the floor measured in the test itself: a single-process run
+# whose global batches list the same frames in swapped order (pure summation order);
+# the bar for what they compute is the renders of the training frames, within a
+# fraction of one uint8 level at the worst pixel (measured 2.4e-3 max, 3e-6 mean).
+RENDER_MAX, RENDER_MEAN = 1e-2, 1e-4
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    root = tmp_path_factory.mktemp("syn")
+    return synthetic.make_recording(root, n=12, size=SIZE, holdout=0.25, detail=0.15)
+
+
+def _model(recording, seed=0):
+    torch.manual_seed(seed)
+    d = load_inputs(*recording)
+    cfg = GaussianRendererConfig(**CFG)
+    model, data, _ = build_model(d, cfg, train_size=SIZE, log=lambda s: None)
+    return model, data
+
+
+def _rank_fit(rank: int, world_size: int, root, recording) -> None:
+    """One rank of the test: its own scratch dir and log, so we can see who wrote what."""
+    from avatarzoo.renderers.gaussian.distributed import close_world, init_world
+
+    torch.set_num_threads(1)
+    world = init_world(rank, world_size, device="cpu",
+                       init_method=(root / "rendezvous").as_uri())
+    try:
+        # rank 1 builds from another torch seed: the broadcast must make them equal
+        model, data = _model(recording, seed=rank)
+        scratch = root / f"scratch{rank}"
+        scratch.mkdir()
+        msgs: list[str] = []
+        summary = fit(model, data, OPTS, scratch=scratch, log=msgs.append, world=world)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  str(root / f"rank{rank}.safetensors"))
+        (root / f"rank{rank}.json").write_text(json.dumps({"log": msgs, "summary": summary}))
+    finally:
+        close_world(world)
+
+
+def test_two_gloo_ranks_match_one_process_with_the_global_batch(recording, tmp_path):
+    mp.start_processes(_rank_fit, args=(2, tmp_path, recording), nprocs=2, start_method="spawn")
+    r0, r1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
+    j0, j1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    # the replicas are identical, bit for bit
+    assert r0.keys() == r1.keys()
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    # only rank 0 wrote a checkpoint and logged
+    assert [p.name for p in (tmp_path / "scratch0").iterdir()] == ["ckpt.pt"]
+    assert list((tmp_path / "scratch1").iterdir()) == []
+    assert j0["log"] and j1["log"] == []
+
+    torch.set_num_threads(1)
+    single, data = _model(recording)
+    n0 = single.n
+    summary = fit(single, data, dataclasses.replace(OPTS, batch_size=2), log=lambda s: None)
+    assert n0 < single.n == j0["summary"]["n_gaussians"]  # densified, to the same count
+    assert abs(summary["final_loss"] - j0["summary"]["final_loss"]) < 1e-5
+    # the floor: the same single-process fit with each global batch's frames swapped,
+    # which changes nothing but the float summation order
+    swapped, data = _model(recording)
+    fb = train.frame_batch
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(train, "frame_batch", lambda *a: fb(*a)[::-1].copy())
+        fit(swapped, data, dataclasses.replace(OPTS, batch_size=2), log=lambda s: None)
+    ref, floor = single.state_dict(), swapped.state_dict()
+    assert ref.keys() == r0.keys()
+    worst_abs, worst_rel = 0.0, 0.0
+    for k, a in ref.items():
+        b = r0[k]
+        assert a.shape == b.shape, k
+        diff = (a - b).abs()
+        worst_abs = max(worst_abs, float(diff.max()))
+        worst_rel = max(worst_rel, float((diff / a.abs().clamp_min(1e-3)).max()))
+        assert float(diff.max()) <= 2 * float((floor[k] - a).abs().max()) + 1e-6, k
+    # what the parameters compute: renders of the training frames
+    with torch.no_grad():
+        bt = data.batch(data.train_idx, "cpu")
+        dist_model, _ = _model(recording)
+        dist_model.load_state_dict(r0)
+        img = [m(bt["expression"], bt["pose"], bt["body"], size=SIZE)[0] for m in (single, dist_model)]
+    px = (img[0] - img[1]).abs()
+    assert float(px.max()) < RENDER_MAX and float(px.mean()) < RENDER_MEAN
+    print(f"2 ranks vs 1 process: parameters max abs {worst_abs:.2e}, max rel {worst_rel:.2e}; "
+          f"renders max {float(px.max()):.2e}, mean {float(px.mean()):.2e}")
+
+
+def test_stage_with_two_ranks_writes_the_renderer(recording, tmp_path):
+    """The fit_renderer stage with world_size 2 on CPU: gloo workers spawned from the
+    stage, rank 0 writes the two files into ctx.out, its log comes back to ctx.log."""
+    from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
+    from avatarzoo.renderers.gaussian.stage import run
+
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    out.mkdir()
+    lines: list[str] = []
+    log = logging.getLogger("test_distributed.stage")
+    log.setLevel(logging.INFO)
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    log.addHandler(handler)
+    cfg = GaussianRendererConfig(**{**CFG, "steps": 4})
+    ctx = StageContext(recipe=SimpleNamespace(renderer=cfg), recipe_dir=tmp_path,
+                       inputs={"ingest": recording[0], "track": recording[1]}, out=out,
+                       scratch=scratch, log=log, world_size=2)
+    try:
+        run(ctx)
+    finally:
+        log.removeHandler(handler)
+    assert {p.name for p in out.iterdir()} == {"renderer.safetensors", "renderer.json"}
+    meta = json.loads((out / "renderer.json").read_text())
+    assert meta["fit"]["world_size"] == 2 and meta["fit"]["global_batch"] == 2
+    assert any("data-parallel: 2 ranks" in m for m in lines)  # rank 0's log reached ctx.log
+    assert GaussianRenderer.from_dir(out).size == SIZE
+    assert not (scratch / "rendezvous").exists()
+
+
+def test_stage_refuses_a_global_batch_larger_than_the_recording(recording, tmp_path):
+    from avatarzoo.errors import InputError
+    from avatarzoo.renderers.gaussian.stage import run
+
+    cfg = GaussianRendererConfig(**{**CFG, "batch_size": 5})
+    ctx = StageContext(recipe=SimpleNamespace(renderer=cfg), recipe_dir=tmp_path,
+                       inputs={"ingest": recording[0], "track": recording[1]}, out=tmp_path,
+                       scratch=tmp_path / "s", log=logging.getLogger("test"), world_size=2)
+    with pytest.raises(InputError, match="global batch .* 5 × 2 ranks"):
+        run(ctx)
+
+
+# --- the build: keys, the runner, the CLI, several recipes -------------------------
+
+RECIPE = textwrap.dedent("""\
+    avatar: tester
+    version: 1
+    recording: {video: VIDEO, fps: 25}
+    tracker: {kind: import, format: arkit-csv, path: VIDEO, space: arkit-52}
+    renderer: {kind: gaussian, space: arkit-52, gaussians: 5000, steps: 100}
+    card: {license: cc-by-nc-4.0, consent: recorded by the subject}
+    """)
+SEEN: dict[str, int] = {}
+
+
+def _record_world(ctx) -> None:
+    """A stage double: records the world_size each stage was given."""
+    SEEN[ctx.out.name.split("-")[0]] = ctx.world_size
+    (ctx.out / "out.txt").write_text("x")
+
+
+def test_world_size_changes_the_fit_key_and_what_follows_only(recipe_file):
+    from avatarzoo.recipe import load_recipe
+    from avatarzoo.stages.graph import plan_stages
+
+    lr = load_recipe(recipe_file(RECIPE))
+    one = {s.name: s for s in plan_stages(lr)}
+    assert [s.key for s in plan_stages(lr, 1)] == [s.key for s in one.values()]
+    assert "world_size" not in one["fit_renderer"].config  # world_size 1 keys as before
+    two = {s.name: s for s in plan_stages(lr, 2)}
+    four = {s.name: s for s in plan_stages(lr, 4)}
+    for name in ("ingest", "track"):
+        assert one[name].key == two[name].key == four[name].key, name
+    for name in ("fit_renderer", "evaluate", "package"):
+        assert len({one[name].key, two[name].key, four[name].key}) == 3, name
+    assert two["fit_renderer"].config["world_size"] == 2
+
+
+def test_runner_gives_world_size_to_the_training_stage_only(recipe_file, tmp_path, monkeypatch):
+    from avatarzoo.recipe import load_recipe
+    from avatarzoo.stages import graph
+    from avatarzoo.stages.build import build
+    from avatarzoo.stages.cache import StageCache
+
+    for name, spec in graph.SPECS.items():
+        fn = "stage_doubles_missing:run" if name == "fit_audio_driver" else "test_distributed:_record_world"
+        monkeypatch.setitem(graph.SPECS, name, dataclasses.replace(spec, function=fn))
+    SEEN.clear()
+    lr = load_recipe(recipe_file(RECIPE))
+    build(lr, StageCache.open(tmp_path / "c"), device="cpu", world_size=2, echo=lambda *_: None)
+    assert SEEN == {"ingest": 1, "track": 1, "fit_renderer": 2, "evaluate": 1, "package": 1}
+
+
+def test_cli_gpus_without_enough_gpus_is_a_clear_error(recipe_file):
+    from click.testing import CliRunner
+
+    from avatarzoo.cli import main
+
+    path = str(recipe_file(RECIPE))
+    r = CliRunner().invoke(main, ["build", path, "--gpus", "2", "--device", "cpu"])
+    assert r.exit_code == 2 and "--gpus 2 needs CUDA" in r.output
+    if not torch.cuda.is_available():
+        r = CliRunner().invoke(main, ["build", path, path, "--gpus", "2"])
+        assert r.exit_code == 2 and "asks for 2 GPUs but CUDA sees 0" in r.output
+    r = CliRunner().invoke(main, ["build", path, "--gpus", "0"])
+    assert r.exit_code == 2 and "--gpus" in r.output  # click's range check
+
+
+def test_several_recipes_spread_one_a_gpu(tmp_path):
+    """The scheduler behind `build A B C --gpus 2`: each job sees one GPU, NVLink
+    multicast off, and the third waits for a free GPU."""
+    import sys
+
+    from avatarzoo.stages.spread import run_spread
+
+    show = ("import os, time; time.sleep(0.3); "
+            "print(os.environ['CUDA_VISIBLE_DEVICES'], os.environ['NCCL_NVLS_ENABLE'])")
+    lines: list[str] = []
+    jobs = [(n, [sys.executable, "-c", show]) for n in ("a", "b", "c")]
+    codes = run_spread(jobs + [("bad", [sys.executable, "-c", "raise SystemExit(3)"])],
+                       ["4", "7"], echo=lines.append, poll_s=0.05)
+    assert codes == {"a": 0, "b": 0, "c": 0, "bad": 3}
+    seen = {line.split("]")[0] + "]": line.split("] ")[1] for line in lines}
+    assert seen["[a gpu 4]"] == "4 0" and seen["[b gpu 7]"] == "7 0"
+    assert seen.get("[c gpu 4]", seen.get("[c gpu 7]")) in ("4 0", "7 0")
