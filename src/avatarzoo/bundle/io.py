@@ -4,7 +4,6 @@ everything else JSON or Markdown, and every file is checked against the manifest
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from avatarzoo.bundle.format import (
     CARD_FILE, CONFIG_FILE, FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE,
 )
 from avatarzoo.errors import BundleError
-from avatarzoo.stages.files import file_sha256
+from avatarzoo.stages.files import file_sha256, replace_dir
 
 if TYPE_CHECKING:
     import torch
@@ -102,13 +101,7 @@ def write_bundle(
             shutil.copyfile(src, tmp / name)
             names.append(name)
         (tmp / MANIFEST_FILE).write_text(json.dumps(_manifest(tmp, names), sort_keys=True, indent=2) + "\n")
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
+        replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from avatarzoo.stages.cache import StageCache
+from avatarzoo.stages.files import replace_dir
 
 
 def install_bundle(cache: StageCache, avatar_id: str, source: Path) -> Path:
@@ -15,11 +16,4 @@ def install_bundle(cache: StageCache, avatar_id: str, source: Path) -> Path:
     tmp = target.with_name(f".{avatar_id}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
-    if target.exists():
-        old = target.with_name(f".{avatar_id}.{os.getpid()}.old")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-    return target
+    return replace_dir(tmp, target)
