@@ -54,29 +54,51 @@ def _model(recording, seed=0):
     return model, data
 
 
-def _rank_fit(rank: int, world_size: int, root, recording) -> None:
-    """One rank of the test: its own scratch dir and log, so we can see who wrote what."""
+def _rank_fit(rank: int, world_size: int, root, recording, tag: str = "",
+              shared_scratch: bool = False, die_at: int | None = None) -> None:
+    """One rank of the test. Its own scratch dir and log unless `shared_scratch` (as the
+    stage runs it), so we can see who wrote what; `die_at`: every rank is interrupted
+    before that step (like a killed build)."""
     from avatarzoo.renderers.gaussian.distributed import close_world, init_world
 
     torch.set_num_threads(1)
     world = init_world(rank, world_size, device="cpu",
-                       init_method=(root / "rendezvous").as_uri())
+                       init_method=(root / f"rendezvous{tag}").as_uri())
+
+    def progress(it, **kw):
+        for i, x in enumerate(it):
+            if i == die_at:
+                raise KeyboardInterrupt
+            yield x
+
     try:
         # rank 1 builds from another torch seed: the broadcast must make them equal
         model, data = _model(recording, seed=rank)
-        scratch = root / f"scratch{rank}"
-        scratch.mkdir()
+        scratch = root / ("scratch" if shared_scratch else f"scratch{rank}")
+        scratch.mkdir(exist_ok=True)
         msgs: list[str] = []
-        summary = fit(model, data, OPTS, scratch=scratch, log=msgs.append, world=world)
+        try:
+            summary = fit(model, data, OPTS, scratch=scratch, log=msgs.append, progress=progress,
+                          world=world)
+        except KeyboardInterrupt:
+            return
         save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                  str(root / f"rank{rank}.safetensors"))
-        (root / f"rank{rank}.json").write_text(json.dumps({"log": msgs, "summary": summary}))
+                  str(root / f"rank{rank}{tag}.safetensors"))
+        (root / f"rank{rank}{tag}.json").write_text(json.dumps({"log": msgs, "summary": summary}))
     finally:
         close_world(world)
 
 
-def test_two_gloo_ranks_match_one_process_with_the_global_batch(recording, tmp_path):
-    mp.start_processes(_rank_fit, args=(2, tmp_path, recording), nprocs=2, start_method="spawn")
+@pytest.fixture(scope="module")
+def two_ranks(recording, tmp_path_factory):
+    """An uninterrupted 2-rank fit: the directory with each rank's weights, log, scratch."""
+    root = tmp_path_factory.mktemp("ddp")
+    mp.start_processes(_rank_fit, args=(2, root, recording), nprocs=2, start_method="spawn")
+    return root
+
+
+def test_two_gloo_ranks_match_one_process_with_the_global_batch(recording, two_ranks):
+    tmp_path = two_ranks
     r0, r1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
     j0, j1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     # the replicas are identical, bit for bit
@@ -121,6 +143,25 @@ def test_two_gloo_ranks_match_one_process_with_the_global_batch(recording, tmp_p
     assert float(px.max()) < RENDER_MAX and float(px.mean()) < RENDER_MEAN
     print(f"2 ranks vs 1 process: parameters max abs {worst_abs:.2e}, max rel {worst_rel:.2e}; "
           f"renders max {float(px.max()):.2e}, mean {float(px.mean()):.2e}")
+
+
+def test_interrupted_data_parallel_fit_resumes_to_identical_weights(recording, two_ranks, tmp_path):
+    """Both ranks killed at step 5 (rank 0 checkpointed at 4), rerun: both resume from
+    rank 0's checkpoint and end bit-identical to the uninterrupted 2-rank fit."""
+    mp.start_processes(_rank_fit, args=(2, tmp_path, recording, "a", True, 5), nprocs=2,
+                       start_method="spawn")
+    assert [p.name for p in (tmp_path / "scratch").iterdir()] == ["ckpt.pt"]
+    assert not (tmp_path / "rank0a.json").exists()
+    mp.start_processes(_rank_fit, args=(2, tmp_path, recording, "b", True), nprocs=2,
+                       start_method="spawn")
+    log = json.loads((tmp_path / "rank0b.json").read_text())["log"]
+    assert any("resumed" in m and "step 4" in m for m in log)
+    clean = load_file(str(two_ranks / "rank0.safetensors"))
+    for r in (0, 1):
+        resumed = load_file(str(tmp_path / f"rank{r}b.safetensors"))
+        assert clean.keys() == resumed.keys()
+        for k in clean:
+            assert torch.equal(clean[k], resumed[k]), (r, k)
 
 
 def test_stage_with_two_ranks_writes_the_renderer(recording, tmp_path):
@@ -248,3 +289,13 @@ def test_several_recipes_spread_one_a_gpu(tmp_path):
     seen = {line.split("]")[0] + "]": line.split("] ")[1] for line in lines}
     assert seen["[a gpu 4]"] == "4 0" and seen["[b gpu 7]"] == "7 0"
     assert seen.get("[c gpu 4]", seen.get("[c gpu 7]")) in ("4 0", "7 0")
+
+
+def test_world_from_env_without_torchrun_is_one_rank(monkeypatch):
+    from avatarzoo.renderers.gaussian.distributed import World, world_from_env
+
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    w = world_from_env("cpu")
+    assert w == World(0, 1, torch.device("cpu")) and w.is_main and not w.distributed
+    assert not torch.distributed.is_initialized()

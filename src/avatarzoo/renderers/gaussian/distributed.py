@@ -73,7 +73,7 @@ def init_world(rank: int, world_size: int, *, device: str = "cpu",
     if not 0 <= rank < world_size:
         raise ValueError(f"init_world: rank must be in [0, {world_size}), got {rank}")
     for k, v in NCCL_ENV.items():
-        os.environ.setdefault(k, v)
+        os.environ[k] = v  # NVLink multicast stays off, whatever the caller had
     if torch.device(device).type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", rank))
         dev = torch.device("cuda", local)
