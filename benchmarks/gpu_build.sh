@@ -3,6 +3,8 @@
 # ingest → track → fit_renderer → evaluate → package, then `avatarzoo eval`.
 #
 #   bash benchmarks/gpu_build.sh [RECIPE] [PROFILE]      (on the device machine, carry [".gpu"])
+#   GPUS=2 bash benchmarks/gpu_build.sh recipes/demo-v1.yaml h100x2   (data-parallel fit on
+#   2 GPUs; compare with the h100 profile on 1 GPU, each from an empty /tmp/azcache)
 #
 # .gpu/ holds what the GPU image lacks (made on the dev machine): pydantic, gsplat and
 # protobuf 4.25 wheels, and mpav.tar.xz = mediapipe 0.10.14 + PyAV installed trees
@@ -29,8 +31,8 @@ gsplat.rasterization(m, q, torch.full((100, 3), 0.05, device="cuda"), torch.ones
 torch.cuda.synchronize(); print("gsplat kernels ready")
 PY
 echo "gsplat compile: $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s" | tee "$out/compile.txt"
-python3 -m avatarzoo.cli plan "$recipe" --profile "$profile"
-/usr/bin/time -v python3 -m avatarzoo.cli build "$recipe" --profile "$profile" --device cuda 2>&1 \
+python3 -m avatarzoo.cli plan "$recipe" --profile "$profile" --gpus "${GPUS:-1}"
+/usr/bin/time -v python3 -m avatarzoo.cli build "$recipe" --profile "$profile" --device cuda --gpus "${GPUS:-1}" 2>&1 \
   | grep -v "W0000\|it/s\]\|frame/s\]\|step/s\]" | tee "$out/build.log"
 python3 -m avatarzoo.cli eval "$(python3 -c "import yaml,sys; r=yaml.safe_load(open('$recipe')); print(f\"{r['avatar']}-v{r['version']}\")")" | tee "$out/eval.txt"
 for stage in evaluate track fit_renderer; do
