@@ -136,7 +136,9 @@ class GaussianRendererConfig(Strict):
     resolution: int | None = Field(
         None, ge=16, description="Training/render side; default: the crop size."
     )
-    batch_size: int = Field(1, ge=1, description="Frames per training step.")
+    batch_size: int = Field(
+        1, ge=1, description="Frames per training step (per GPU: `--gpus N` steps on N × batch_size)."
+    )
     lr: float = Field(1.0, gt=0, description="Scale on every learning rate.")
     ssim_weight: float = Field(0.2, ge=0, le=1, description="Weight of D-SSIM against L1.")
     region_weights: dict[str, float] = Field(
