@@ -258,8 +258,8 @@ def frame_batch(train_idx: np.ndarray, batch: int, step: int, seed: int) -> np.n
 
 def fit(model: GaussianAvatar, data: TrainData, opts: FitOptions, **kw) -> dict[str, float]:
     """Train `model` in place for `opts.steps` steps; resumes from `scratch/ckpt.pt`.
-    Keyword arguments: scratch, progress, log, device, world (see `_fit`). On a busy
-    CPU it runs on one torch thread (`rasterize.cpu_threads`). Returns summary numbers.
+    Keyword arguments: scratch, progress, log, device, world (see `_fit`). On the CPU
+    it runs on one torch thread (`rasterize.cpu_threads`). Returns summary numbers.
 
     With `world` (a `distributed.World` of world_size > 1, process group joined) this
     process is one data-parallel rank: `opts.batch_size` frames per rank, a global
