@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import textwrap
 from types import SimpleNamespace
 
 import pytest
@@ -208,14 +207,7 @@ def test_stage_refuses_a_global_batch_larger_than_the_recording(recording, tmp_p
 
 # --- the build: keys, the runner, the CLI, several recipes -------------------------
 
-RECIPE = textwrap.dedent("""\
-    avatar: tester
-    version: 1
-    recording: {video: VIDEO, fps: 25}
-    tracker: {kind: import, format: arkit-csv, path: VIDEO, space: arkit-52}
-    renderer: {kind: gaussian, space: arkit-52, gaussians: 5000, steps: 100}
-    card: {license: cc-by-nc-4.0, consent: recorded by the subject}
-    """)
+from test_resolver import RECIPE  # noqa: E402  (the resolver tests' tiny recipe)
 SEEN: dict[str, int] = {}
 
 
