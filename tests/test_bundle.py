@@ -15,7 +15,7 @@ def make(tmp_path, name="b"):
     card = render_card(CardData(
         avatar_id="tester-v1", license="cc-by-nc-4.0", consent="the subject", source="",
         description="", tags=("x",), recipe_sha256="0" * 64, space="face-64", size=64, fps=25.0,
-        n_frames=10, profile=None, metrics=(Metric("PSNR full frame (dB)", "psnr_full", 30.5),),
+        n_frames=10, metrics=(Metric("PSNR full frame (dB)", "psnr_full", 30.5),),
     ))
     return write_bundle(
         tmp_path / name,

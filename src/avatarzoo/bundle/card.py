@@ -32,7 +32,6 @@ class CardData:
     size: int
     fps: float
     n_frames: int
-    profile: str | None
     metrics: tuple[Metric, ...] = ()
     preview: str | None = None  # file name of a preview image inside the bundle
     stages: dict[str, str] = field(default_factory=dict)  # stage -> key
@@ -84,7 +83,6 @@ def render_card(data: CardData) -> str:
         "## Build",
         "",
         f"- Expression space: `{data.space}`",
-        f"- Profile: `{data.profile or 'none'}`",
         f"- Resolved recipe sha256: `{data.recipe_sha256}`",
     ]
     lines += [f"- Stage `{k}`: `{v}`" for k, v in data.stages.items()]

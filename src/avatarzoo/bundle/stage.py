@@ -132,7 +132,7 @@ def run(ctx: StageContext) -> None:
     card = render_card(CardData(
         avatar_id=r.id, license=r.card.license, consent=r.card.consent, source=r.card.source,
         description=r.card.description, tags=r.card.tags, recipe_sha256=sha, space=space.name,
-        size=info["size"], fps=info["fps"], n_frames=info["n_frames"], profile=None,
+        size=info["size"], fps=info["fps"], n_frames=info["n_frames"],
         metrics=tuple(headline_metrics(metrics)), preview=preview, stages=stages,
     ))
     write_bundle(ctx.out / "bundle", tensors=tensors, metadata=metadata, config=config,
