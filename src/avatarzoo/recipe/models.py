@@ -94,6 +94,13 @@ class MediapipeTrackerConfig(Strict):
         description="Zero-phase low-pass cutoff (Hz) of the shoulder and neck track: keeps the"
         " body's sway, drops Pose's frame-to-frame jitter.",
     )
+    torso: Literal["flow", "pose"] = Field(
+        "flow",
+        description="How the torso's motion is tracked: 'flow' follows the torso's own corners"
+        " (tie, collar, lapels) with optical flow from one reference frame (sub-pixel; needs"
+        " the ingest person mask), 'pose' moves it with the smoothed Pose shoulders (jitter of"
+        " several px). 'flow' falls back to 'pose' when the torso has too few corners.",
+    )
 
 
 class ImportTrackerConfig(Strict):

@@ -62,12 +62,17 @@ def track_ingested(
         fit_until=int(meta["holdout_start"]), time=time, source=source,
         body_stride=body_stride,
     )
+    torso = None
+    if (config is None or config.torso == "flow") and (ingest_dir / "masks.npy").is_file():
+        tracking, torso = follow_torso(tracking, frames, np.load(ingest_dir / "masks.npy", mmap_mode="r"),
+                                       holdout_start=int(meta["holdout_start"]), log=log, source=source)
     seconds = _time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     tracking.save(out / "tracking.safetensors")
     contact_sheet(frames, tracking, out / "contact_sheet.png")
     channel_plot(tracking, out / "channels.png", holdout_start=int(meta["holdout_start"]))
     summary = summarize(tracking, holdout_start=int(meta["holdout_start"]), size=int(meta["size"]))
+    summary["torso"] = torso
     summary["track_seconds"] = seconds
     summary["track_fps"] = len(tracking) / seconds if seconds > 0 else None
     from avatarzoo.stages.files import atomic_write_json
@@ -77,6 +82,41 @@ def track_ingested(
              "train vs held-out mean %.1f px", len(tracking), seconds, summary["track_fps"] or 0,
              summary["missing_frames"], summary["body"]["neck_base_std_px"], summary["body"]["train_vs_holdout_px"])
     return tracking
+
+
+def follow_torso(tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *, holdout_start: int,
+                 log: logging.Logger, source: str) -> tuple[Tracking, dict]:
+    """The tracking with its body points moved by the optical-flow torso track
+    (trackers/torso.py), and a summary for track.json. Keeps the Pose body, with a
+    warning, when the torso has too few corners to follow."""
+    from dataclasses import replace
+
+    from avatarzoo.trackers.mediapipe import format_ranges, missing_ranges
+    from avatarzoo.trackers.torso import body_from_torso, follow
+
+    n = len(tracking)
+    pose_ok = np.asarray(tracking.extras.get("body_valid", np.ones(n, bool)), bool)
+    train = np.arange(min(max(holdout_start, 1), n))
+    candidates = train[tracking.valid[train]] if tracking.valid[train].any() else train
+    track = follow(frames, masks, tracking.landmarks.astype(np.float64), tracking.body.astype(np.float64),
+                   candidates)
+    if track is None:
+        log.warning("%s: too few corners on the torso to follow it; the torso moves with the Pose "
+                    "shoulders", source)
+        return tracking, {"method": "pose"}
+    body = body_from_torso(track, tracking.body.astype(np.float64), pose_ok)
+    shift = np.linalg.norm(body - tracking.body, axis=-1)
+    if not track.ok.all():
+        log.warning("%s: torso lost in %d frames (%s), interpolated", source, int((~track.ok).sum()),
+                    format_ranges(missing_ranges(track.ok, tracking.time)))
+    ref = track.reference
+    summary = {"method": "flow", "reference_frame": ref, "features": track.features,
+               "median_inliers": float(np.median(track.inliers)), "lost_frames": int((~track.ok).sum()),
+               "pose_vs_flow_px": {"mean": float(shift.mean()), "max": float(shift.max())}}
+    log.info("torso: %d corners followed from frame %d, median %d inliers; Pose shoulders were %.1f px "
+             "(mean) off the flow track", track.features, ref, summary["median_inliers"], shift.mean())
+    extras = {**tracking.extras, "torso_ok": track.ok, "torso_similarity": track.similarity.astype(np.float32)}
+    return replace(tracking, body=body.astype(np.float32), extras=extras), summary
 
 
 def summarize(tracking: Tracking, *, holdout_start: int, size: int) -> dict:
