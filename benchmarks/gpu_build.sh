@@ -19,7 +19,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
 tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/
 export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
 export AVATARZOO_CACHE=/tmp/azcache NCCL_NVLS_ENABLE=0
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+log="$out/build.log"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$log"
 start=$(date +%s.%N)
 python3 - <<'PY' 2>&1 | tail -3
 import torch, gsplat
@@ -30,15 +31,18 @@ gsplat.rasterization(m, q, torch.full((100, 3), 0.05, device="cuda"), torch.ones
                      torch.tensor([[[100., 0, 32], [0, 100., 32], [0, 0, 1]]], device="cuda"), 64, 64)
 torch.cuda.synchronize(); print("gsplat kernels ready")
 PY
-echo "gsplat compile: $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s" | tee "$out/compile.txt"
-python3 -m avatarzoo.cli plan "$recipe" --profile "$profile" --gpus "${GPUS:-1}"
+echo "gsplat compile: $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s" | tee -a "$log"
+python3 -m avatarzoo.cli plan "$recipe" --profile "$profile" --gpus "${GPUS:-1}" | tee -a "$log"
 /usr/bin/time -v python3 -m avatarzoo.cli build "$recipe" --profile "$profile" --device cuda --gpus "${GPUS:-1}" 2>&1 \
-  | grep -v "W0000\|it/s\]\|frame/s\]\|step/s\]" | tee "$out/build.log"
-python3 -m avatarzoo.cli eval "$(python3 -c "import yaml,sys; r=yaml.safe_load(open('$recipe')); print(f\"{r['avatar']}-v{r['version']}\")")" | tee "$out/eval.txt"
-for stage in evaluate track fit_renderer; do
-  d=$(ls -d /tmp/azcache/stages/$stage/*/ | head -1)
-  for f in metrics.json contact_sheet.png fidelity.png holdout.mp4 channels.png renderer.json log.txt; do
-    [ -f "$d/$f" ] && cp "$d/$f" "$out/${stage}_$f" || true
-  done
+  | grep -v "W0000\|it/s\]\|frame/s\]\|step/s\]" | tee -a "$log"
+python3 -m avatarzoo.cli eval "$(python3 -c "import yaml,sys; r=yaml.safe_load(open('$recipe')); print(f\"{r['avatar']}-v{r['version']}\")")" | tee -a "$log"
+# at most 8 files come back from the device: the log, the evaluation's files, the
+# track summary and the error split by region (benchmarks/error_regions.py)
+stage() { ls -d /tmp/azcache/stages/$1/*/ | head -1; }
+for f in metrics.json contact_sheet.png fidelity.png holdout.mp4; do
+  [ -f "$(stage evaluate)/$f" ] && cp "$(stage evaluate)/$f" "$out/" || true
 done
+cp "$(stage track)/track.json" "$out/" || true
+python3 benchmarks/error_regions.py "$(stage fit_renderer)" "$(stage ingest)" "$(stage track)" --out "$out" \
+  --device cuda 2>&1 | tee -a "$log"
 ls -la "$out"

@@ -94,6 +94,13 @@ class MediapipeTrackerConfig(Strict):
         description="Zero-phase low-pass cutoff (Hz) of the shoulder and neck track: keeps the"
         " body's sway, drops Pose's frame-to-frame jitter.",
     )
+    head: Literal["flow", "landmarks"] = Field(
+        "flow",
+        description="How the head pose is tracked: 'landmarks' solves it from the face mesh"
+        " (~3 px off at 512²), 'flow' then refines it from rigid head points (hair line,"
+        " ears, nose) followed by optical flow, by RANSAC PnP (needs the ingest person mask)."
+        " Frames where the flow fit fails keep the face-mesh pose.",
+    )
     torso: Literal["flow", "pose"] = Field(
         "flow",
         description="How the torso's motion is tracked: 'flow' follows the torso's own corners"

@@ -62,16 +62,21 @@ def track_ingested(
         fit_until=int(meta["holdout_start"]), time=time, source=source,
         body_stride=body_stride,
     )
-    torso = None
-    if (config is None or config.torso == "flow") and (ingest_dir / "masks.npy").is_file():
-        tracking, torso = follow_torso(tracking, frames, np.load(ingest_dir / "masks.npy", mmap_mode="r"),
-                                       holdout_start=int(meta["holdout_start"]), log=log, source=source)
+    head = torso = None
+    if (ingest_dir / "masks.npy").is_file():
+        masks = np.load(ingest_dir / "masks.npy", mmap_mode="r")
+        hold = int(meta["holdout_start"])
+        if config is None or config.head == "flow":
+            tracking, head = refine_head(tracking, frames, masks, holdout_start=hold, log=log, source=source)
+        if config is None or config.torso == "flow":
+            tracking, torso = follow_torso(tracking, frames, masks, holdout_start=hold, log=log, source=source)
     seconds = _time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     tracking.save(out / "tracking.safetensors")
     contact_sheet(frames, tracking, out / "contact_sheet.png")
     channel_plot(tracking, out / "channels.png", holdout_start=int(meta["holdout_start"]))
     summary = summarize(tracking, holdout_start=int(meta["holdout_start"]), size=int(meta["size"]))
+    summary["head"] = head
     summary["torso"] = torso
     summary["track_seconds"] = seconds
     summary["track_fps"] = len(tracking) / seconds if seconds > 0 else None
@@ -84,6 +89,40 @@ def track_ingested(
     return tracking
 
 
+def _train_candidates(tracking: Tracking, holdout_start: int) -> np.ndarray:
+    """Training frames with a face: where reference frames are picked."""
+    train = np.arange(min(max(holdout_start, 1), len(tracking)))
+    return train[tracking.valid[train]] if tracking.valid[train].any() else train
+
+
+def refine_head(tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *, holdout_start: int,
+                log: logging.Logger, source: str) -> tuple[Tracking, dict]:
+    """The tracking with its head poses refined by flow-tracked rigid head points
+    (trackers/headflow.py), and a summary for track.json."""
+    from dataclasses import replace
+
+    from avatarzoo.trackers.headflow import follow_head
+    from avatarzoo.trackers.headpose import head_angles
+
+    flow = follow_head(frames, masks, tracking.landmarks.astype(np.float64), tracking.pose.astype(np.float64),
+                       tracking.K.astype(np.float64), tracking.canonical.astype(np.float64),
+                       _train_candidates(tracking, holdout_start))
+    if flow is None:
+        log.warning("%s: too few corners on the head to follow it; keeping the face-mesh head poses", source)
+        return tracking, {"method": "landmarks"}
+    moved_cm = np.linalg.norm(flow.poses[:, :3, 3] - tracking.pose[:, :3, 3], axis=-1)
+    turned_deg = np.abs(head_angles(flow.poses) - head_angles(tracking.pose.astype(np.float64))).max(-1)
+    summary = {"method": "flow", "reference_frame": flow.reference, "points": flow.points,
+               "median_inliers": float(np.median(flow.inliers)), "kept_face_mesh_frames": int((~flow.ok).sum()),
+               "change_vs_face_mesh": {"translation_cm_mean": float(moved_cm.mean()),
+                                       "rotation_deg_mean": float(turned_deg.mean())}}
+    log.info("head: %d points followed from frame %d, median %d inliers, face-mesh pose kept in %d frames; "
+             "moved the face-mesh poses by %.2f cm / %.2f° on average", flow.points, flow.reference,
+             summary["median_inliers"], summary["kept_face_mesh_frames"], moved_cm.mean(), turned_deg.mean())
+    extras = {**tracking.extras, "head_flow_ok": flow.ok}
+    return replace(tracking, pose=flow.poses.astype(np.float32), extras=extras), summary
+
+
 def follow_torso(tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *, holdout_start: int,
                  log: logging.Logger, source: str) -> tuple[Tracking, dict]:
     """The tracking with its body points moved by the optical-flow torso track
@@ -94,12 +133,9 @@ def follow_torso(tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *, h
     from avatarzoo.trackers.mediapipe import format_ranges, missing_ranges
     from avatarzoo.trackers.torso import body_from_torso, follow
 
-    n = len(tracking)
-    pose_ok = np.asarray(tracking.extras.get("body_valid", np.ones(n, bool)), bool)
-    train = np.arange(min(max(holdout_start, 1), n))
-    candidates = train[tracking.valid[train]] if tracking.valid[train].any() else train
+    pose_ok = np.asarray(tracking.extras.get("body_valid", np.ones(len(tracking), bool)), bool)
     track = follow(frames, masks, tracking.landmarks.astype(np.float64), tracking.body.astype(np.float64),
-                   candidates)
+                   _train_candidates(tracking, holdout_start))
     if track is None:
         log.warning("%s: too few corners on the torso to follow it; the torso moves with the Pose "
                     "shoulders", source)
