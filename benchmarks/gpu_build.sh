@@ -14,6 +14,7 @@ set -euo pipefail
 recipe=${1:-recipes/demo-v1.yaml}
 profile=${2:-h100}
 out=${OUT:-/tmp/out}
+rm -rf /tmp/azcache  # every run from an empty cache (a warm machine keeps /tmp)
 mkdir -p "$out" /tmp/site /tmp/x
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
 tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/
@@ -38,7 +39,7 @@ python3 -m avatarzoo.cli plan "$recipe" --profile "$profile" --gpus "${GPUS:-1}"
 python3 -m avatarzoo.cli eval "$(python3 -c "import yaml,sys; r=yaml.safe_load(open('$recipe')); print(f\"{r['avatar']}-v{r['version']}\")")" | tee -a "$log"
 # at most 8 files come back from the device: the log, the evaluation's files, the
 # track summary and the error split by region (benchmarks/error_regions.py)
-stage() { ls -d /tmp/azcache/stages/$1/*/ | head -1; }
+stage() { ls -d /tmp/azcache/stages/$1/*/; }  # one each: the cache started empty
 for f in metrics.json contact_sheet.png fidelity.png holdout.mp4; do
   [ -f "$(stage evaluate)/$f" ] && cp "$(stage evaluate)/$f" "$out/" || true
 done

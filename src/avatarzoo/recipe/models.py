@@ -98,7 +98,8 @@ class MediapipeTrackerConfig(Strict):
         "flow",
         description="How the head pose is tracked: 'landmarks' solves it from the face mesh"
         " (~3 px off at 512²), 'flow' then refines it from rigid head points (hair line,"
-        " ears, nose) followed by optical flow, by RANSAC PnP (needs the ingest person mask)."
+        " ears, nose) followed by optical flow, solved with the mesh's rigid landmarks (needs"
+        " the ingest person mask)."
         " Frames where the flow fit fails keep the face-mesh pose.",
     )
     torso: Literal["flow", "pose"] = Field(

@@ -1,7 +1,7 @@
 """Head pose refined by optical flow: rigid points of the head (hair line, ears, nose,
 cheeks, face outline; never the mouth, eyes or brows) are followed with pyramidal
 Lucas-Kanade from one reference frame, given a depth, and each frame's pose is solved
-from them by RANSAC PnP, starting from the face-mesh pose.
+from them (with the face mesh's rigid landmarks), starting from the face-mesh pose.
 
 Why: the face-mesh pose (PnP on 478 smoothed MediaPipe landmarks) is off by ~3 px at
 512² on the demo clip (median reprojection error of flow-tracked head points it did
@@ -30,7 +30,8 @@ MAX_POINTS = 600
 MIN_POINTS = 20  # fewer corners on the head than this: keep the face-mesh poses
 MIN_INLIERS = 10
 FORWARD_BACKWARD_PX = 0.5
-RANSAC_PX = 1.0
+RANSAC_PX = 1.0  # a point fits its track within this (px at the crop)
+OUTLIER_PX = (8.0, 4.0, 2.0, RANSAC_PX)  # the shrinking inlier thresholds of _solve_poses
 ROUNDS = 2
 DEPTH_SEARCH_CM = np.linspace(-6.0, 10.0, 33)  # around the initial depth
 
@@ -118,28 +119,36 @@ class _Tracks:
 
 def _solve_poses(points: np.ndarray, tracks: _Tracks, start: np.ndarray, K: np.ndarray,
                  anchors: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame, RANSAC PnP of head-frame `points` [P, 3] on the tracks, from the pose
-    `start` [N, 4, 4], then refined on the inliers together with the face mesh's rigid
-    landmarks `anchors` = (head-frame [A, 3], per-frame px [N, A, 2]): the flow points
-    (mostly hair and ears, nearly a plane) pin the head's outline but hardly its pitch,
-    which the face's own relief fixes. Returns poses [N, 4, 4] (start where it fails)
-    and inlier counts [N]."""
+    """Per frame, the pose that fits head-frame `points` [P, 3] to their tracks.
+
+    Inliers first, from the flow points alone: from `start` [N, 4, 4] (a pose a few px
+    off), Levenberg-Marquardt on the points that reproject within OUTLIER_PX, then again
+    within each tighter threshold down to RANSAC_PX (the expression's non-rigid motion
+    and lost tracks drop out on the way; as robust as RANSAC PnP from such a start, at
+    a fraction of the cost). Then one more refinement on those inliers together with the
+    face mesh's rigid landmarks `anchors` = (head-frame [A, 3], per-frame px [N, A, 2]):
+    the flow points (mostly hair and ears, nearly a plane) pin the head's outline but
+    hardly its pitch, which the face's own relief fixes. Returns poses [N, 4, 4] (start
+    where fewer than MIN_INLIERS points fit) and inlier counts [N]."""
     import cv2
 
     poses, inliers = start.copy(), np.zeros(len(start), int)
     for k in range(len(start)):
-        use = tracks.seen[k]
-        if use.sum() < MIN_INLIERS:
-            continue
+        seen = np.flatnonzero(tracks.seen[k])
         rvec = cv2.Rodrigues(start[k, :3, :3])[0]
         tvec = start[k, :3, 3].reshape(3, 1).copy()
-        ok, rvec, tvec, inl = cv2.solvePnPRansac(
-            points[use], tracks.xy[k, use], K, None, rvec, tvec, useExtrinsicGuess=True,
-            reprojectionError=RANSAC_PX, iterationsCount=100)
-        if not ok or inl is None or len(inl) < MIN_INLIERS:
+        inl = seen
+        for limit in OUTLIER_PX:
+            pose = _pose_from(rvec, tvec)
+            err = np.linalg.norm(project(points[seen], pose[None], K)[0] - tracks.xy[k, seen], axis=-1)
+            inl = seen[err < limit]
+            if len(inl) < MIN_INLIERS:
+                break
+            rvec, tvec = cv2.solvePnPRefineLM(points[inl], tracks.xy[k, inl], K, None, rvec, tvec)
+        if len(inl) < MIN_INLIERS:
             continue
-        obj = np.concatenate([points[use][inl[:, 0]], anchors[0]])
-        img = np.concatenate([tracks.xy[k, use][inl[:, 0]], anchors[1][k]])
+        obj = np.concatenate([points[inl], anchors[0]])
+        img = np.concatenate([tracks.xy[k, inl], anchors[1][k]])
         rvec, tvec = cv2.solvePnPRefineLM(obj, img, K, None, rvec, tvec)
         poses[k], inliers[k] = _pose_from(rvec, tvec), len(inl)
     return poses, inliers
@@ -209,8 +218,24 @@ def follow_head(frames, masks, landmarks: np.ndarray, poses: np.ndarray, K: np.n
     refined, inliers = _solve_poses(first, tracks, poses, K, anchors)
     for _ in range(ROUNDS):
         depth = _best_depths(rays, depth, poses[ref], refined, tracks, K)
-        refined, inliers = _solve_poses(head_points(depth), tracks, poses, K, anchors)
+        refined, inliers = _solve_poses(head_points(depth), tracks, refined, K, anchors)
+    # The head points were placed through the reference frame's face-mesh pose, so its
+    # error is in every refined pose alike; the mean offset to the face-mesh poses over
+    # all frames (where the mesh's own jitter averages out) takes it back out.
+    ok = inliers >= MIN_INLIERS
+    if ok.any():
+        refined[ok] = refined[ok] @ _rigid_mean(np.linalg.inv(refined[ok]) @ poses[ok])
     return HeadFlow(poses=refined, inliers=inliers, reference=ref, points=len(start))
+
+
+def _rigid_mean(m: np.ndarray) -> np.ndarray:
+    """[4, 4]: the mean of rigid transforms [N, 4, 4] (rotation: the nearest to the mean
+    matrix; translation: the mean)."""
+    u, _, vt = np.linalg.svd(m[:, :3, :3].mean(0))
+    out = np.eye(4)
+    out[:3, :3] = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
+    out[:3, 3] = m[:, :3, 3].mean(0)
+    return out
 
 
 __all__ = ["HeadFlow", "follow_head", "head_mask", "reference_frame"]
