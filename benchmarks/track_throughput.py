@@ -1,6 +1,7 @@
 """Ingest + track throughput, peak RAM and body sway on a real recording (CPU).
 
     python benchmarks/track_throughput.py [VIDEO] [--size 512] [--fps 25] [--out DIR]
+        [--head flow|landmarks] [--torso flow|pose]
     /usr/bin/time -v python benchmarks/track_throughput.py   # peak RSS from the OS too
 
 Runs the two stages exactly as the build does (ingest_recording, then track_ingested)
@@ -55,10 +56,12 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--out", default=None)
     ap.add_argument("--body-stride", type=int, default=None, help="Pose on every k-th frame (default: the tracker's)")
+    ap.add_argument("--head", choices=["flow", "landmarks"], default="flow", help="tracker.head")
+    ap.add_argument("--torso", choices=["flow", "pose"], default="flow", help="tracker.torso")
     args = ap.parse_args()
 
     from avatarzoo.ingest.stage import ingest_recording
-    from avatarzoo.recipe.models import CropConfig, RecordingConfig
+    from avatarzoo.recipe.models import CropConfig, MediapipeTrackerConfig, RecordingConfig
     from avatarzoo.trackers.stage import track_ingested
 
     out = Path(args.out or tempfile.mkdtemp(prefix="track-bench-"))
@@ -70,7 +73,8 @@ def main() -> None:
     t0 = time.perf_counter()
     meta = ingest_recording(Path(args.video), out / "ingest", recording=rec)
     t1 = time.perf_counter()
-    tracking = track_ingested(out / "ingest", out / "track", body_stride=args.body_stride)
+    config = MediapipeTrackerConfig(head=args.head, torso=args.torso)
+    tracking = track_ingested(out / "ingest", out / "track", config=config, body_stride=args.body_stride)
     t2 = time.perf_counter()
     anon.stop = True
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -57,6 +57,26 @@ def similarity_2d(src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor, Ten
     return s, rot, cs, cd
 
 
+#: How `matmul33` multiplies on each device type (benchmarks/render_split.py).
+MATMUL33 = {"cuda": "broadcast", "cpu": "gemm"}
+
+
+def matmul33(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b for stacks of 3×3 matrices [..., 3, 3]: a batched GEMM, or an elementwise
+    broadcast sum (the same function). Per-Gaussian products are ~10⁵ tiny matrices;
+    which form is faster depends on the device (MATMUL33)."""
+    if MATMUL33.get(a.device.type, "gemm") == "broadcast":
+        return (a[..., :, :, None] * b[..., None, :, :]).sum(-2)
+    return a @ b
+
+
+def matvec3(a: Tensor, x: Tensor) -> Tensor:
+    """a @ x for stacks of 3×3 matrices [..., 3, 3] and vectors [..., 3] (as matmul33)."""
+    if MATMUL33.get(a.device.type, "gemm") == "broadcast":
+        return (a * x[..., None, :]).sum(-1)
+    return (a @ x[..., None])[..., 0]
+
+
 def rigid_inverse(m: Tensor) -> Tensor:
     """Inverse of a rigid transform [..., 4, 4] (closed form: no solver, no host sync,
     so it can be captured in a CUDA graph)."""
@@ -202,9 +222,9 @@ class GaussianAvatar(nn.Module):
         w = torch.softmax(self.blend_logits, -1)  # [N, 2]
         rig = torch.stack([self.head_transform(pose), self.torso_transform(body)], 1)  # [B, 2, 4, 4]
         a = torch.einsum("nj,bjxy->bnxy", w, rig[:, :, :3, :])  # [B, N, 3, 4] blended motion
-        means = (a[..., :3] @ x[..., None])[..., 0] + a[..., 3]
-        ms = a[..., :3] @ (rot * sc[..., None, :])
-        covars = ms @ ms.transpose(-1, -2)
+        means = matvec3(a[..., :3], x) + a[..., 3]
+        ms = matmul33(a[..., :3], rot * sc[..., None, :])
+        covars = matmul33(ms, ms.transpose(-1, -2))
         opac = torch.sigmoid(self.opacity_logits + d_op)
         colors = torch.sigmoid(self.color_logits + d_col)
         return {"means": means, "covars": covars, "opacities": opac, "colors": colors}
@@ -272,4 +292,4 @@ def rigid_mean(poses: Tensor) -> Tensor:
 
 
 __all__ = ["GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "inverse_sigmoid", "pinhole_inverse",
-           "rigid_inverse", "rigid_mean", "similarity_2d"]
+           "MATMUL33", "matmul33", "matvec3", "rigid_inverse", "rigid_mean", "similarity_2d"]
