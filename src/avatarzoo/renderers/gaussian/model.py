@@ -57,7 +57,10 @@ def similarity_2d(src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor, Ten
     return s, rot, cs, cd
 
 
-#: How `matmul33` multiplies on each device type (benchmarks/render_split.py).
+#: How `matmul33` multiplies on each device type. Measured (benchmarks/render_split.py,
+#: 150k Gaussians at 512², both forms in one process): on CUDA (H200) the elementwise
+#: form takes the per-frame Gaussians from 1.02 to 0.41 ms and trained at 64 vs 54 and
+#: 74 vs 74 steps/s; on the CPU (6k Gaussians, one thread) the GEMM is 2.5× faster.
 MATMUL33 = {"cuda": "broadcast", "cpu": "gemm"}
 
 
