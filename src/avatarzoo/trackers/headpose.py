@@ -135,6 +135,6 @@ def head_angles(poses: np.ndarray) -> np.ndarray:
 
 def project(points: np.ndarray, pose: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Pixels [N, P, 2] of head-frame `points` [P, 3] seen through `pose` [N, 4, 4] and K."""
-    cam = np.einsum("nij,pj->npi", pose[:, :3, :3], points) + pose[:, None, :3, 3]
-    uv = np.einsum("ij,npj->npi", K, cam)
+    cam = points @ pose[:, :3, :3].transpose(0, 2, 1) + pose[:, None, :3, 3]  # [N, P, 3]
+    uv = cam @ K.T
     return uv[..., :2] / uv[..., 2:3]
