@@ -96,9 +96,18 @@ def world_from_env(device: str = "cuda") -> World:
     return init_world(rank, world_size, device=device, init_method="env://")
 
 
-def close_world(world: World | None) -> None:
+def close_world(world: World | None, *, barrier: bool = True) -> None:
+    """Leave the process group. On an orderly exit (every rank gets here) a barrier
+    first: without it a rank that closed its connections while its peer was still busy
+    (rank 0 writing a checkpoint) once made gloo abort the peer ('terminate called
+    without an active exception', a fresh-clone CI run). After a failure pass
+    `barrier=False`: the peers may be inside another collective."""
     if world is not None and world.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if barrier:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def _flat(tensors: list[Tensor]) -> Tensor:

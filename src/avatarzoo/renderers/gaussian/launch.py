@@ -59,8 +59,10 @@ def _worker(rank: int, world_size: int, device: str, init_method: str, cfg, inge
             log, progress = (lambda msg: None), (lambda it, **kw: it)
         _train(cfg, ingest, track, out=out, scratch=scratch, device=world.device, log=log,
                progress=progress, world=world)
-    finally:
-        close_world(world)
+    except BaseException:
+        close_world(world, barrier=False)
+        raise
+    close_world(world)
 
 
 def _drain(messages, log) -> None:
