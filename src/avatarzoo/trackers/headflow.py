@@ -22,16 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avatarzoo.trackers.flow import PointTracker, gray
 from avatarzoo.trackers.headpose import RIGID, project
 
-LK_WINDOW, LK_LEVELS, LK_ITERATIONS, LK_EPS = 21, 3, 30, 0.01  # at a 512² crop
+LK_WINDOW, LK_LEVELS = 21, 3  # at a 512² crop (flow.py scales them)
 CORNER_SPACING = 5
 MAX_POINTS = 600
 MIN_POINTS = 20  # fewer corners on the head than this: keep the face-mesh poses
 MIN_INLIERS = 10
-FORWARD_BACKWARD_PX = 0.5
-RANSAC_PX = 1.0  # a point fits its track within this (px at the crop)
-OUTLIER_PX = (8.0, 4.0, 2.0, RANSAC_PX)  # the shrinking inlier thresholds of _solve_poses
+INLIER_PX = 1.0  # a point fits its track within this (px at the crop)
+OUTLIER_PX = (8.0, 4.0, 2.0, INLIER_PX)  # the shrinking inlier thresholds of _solve_poses
 ROUNDS = 2
 DEPTH_SEARCH_CM = np.linspace(-6.0, 10.0, 33)  # around the initial depth
 
@@ -76,12 +76,6 @@ def head_mask(mask: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return person
 
 
-def _gray(img: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY)
-
-
 def _pose_from(rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -93,28 +87,14 @@ def _pose_from(rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:
 
 class _Tracks:
     """The reference points' positions in every frame: xy float64 [N, P, 2], seen bool
-    [N, P] (found forward and back to within FORWARD_BACKWARD_PX)."""
+    [N, P] (found forward and back, flow.PointTracker)."""
 
-    def __init__(self, frames, reference: int, start: np.ndarray, guess) -> None:
-        import cv2
-
-        g0 = _gray(frames[reference])
-        scale = g0.shape[0] / 512
-        win = max(9, int(LK_WINDOW * scale) | 1)
-        lk = {"winSize": (win, win), "maxLevel": LK_LEVELS,
-              "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERATIONS, LK_EPS)}
-        p0 = start.astype(np.float32)[:, None]
+    def __init__(self, frames, tracker: PointTracker, start: np.ndarray, guess) -> None:
         n = len(frames)
         self.xy = np.zeros((n, len(start), 2))
         self.seen = np.zeros((n, len(start)), bool)
         for k in range(n):
-            g = _gray(frames[k])
-            init = np.ascontiguousarray(guess(k), dtype=np.float32)[:, None].copy()
-            p1, st, _ = cv2.calcOpticalFlowPyrLK(g0, g, p0, init, flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
-            back, st2, _ = cv2.calcOpticalFlowPyrLK(g, g0, p1, p0.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
-            self.xy[k] = p1[:, 0]
-            self.seen[k] = ((st[:, 0] == 1) & (st2[:, 0] == 1)
-                            & (np.linalg.norm(back[:, 0] - p0[:, 0], axis=-1) < FORWARD_BACKWARD_PX))
+            self.xy[k], self.seen[k] = tracker.track(gray(frames[k]), start, guess(k))
 
 
 def _solve_poses(points: np.ndarray, tracks: _Tracks, start: np.ndarray, K: np.ndarray,
@@ -123,7 +103,7 @@ def _solve_poses(points: np.ndarray, tracks: _Tracks, start: np.ndarray, K: np.n
 
     Inliers first, from the flow points alone: from `start` [N, 4, 4] (a pose a few px
     off), Levenberg-Marquardt on the points that reproject within OUTLIER_PX, then again
-    within each tighter threshold down to RANSAC_PX (the expression's non-rigid motion
+    within each tighter threshold down to INLIER_PX (the expression's non-rigid motion
     and lost tracks drop out on the way; as robust as RANSAC PnP from such a start, at
     a fraction of the cost). Then one more refinement on those inliers together with the
     face mesh's rigid landmarks `anchors` = (head-frame [A, 3], per-frame px [N, A, 2]):
@@ -189,16 +169,13 @@ def follow_head(frames, masks, landmarks: np.ndarray, poses: np.ndarray, K: np.n
     at a time) with flow-tracked head points of a reference frame among `candidates`.
     landmarks [N, L, 2+] px, canonical [L, 3] head-frame landmarks, K [3, 3].
     None when the reference head has fewer than MIN_POINTS corners."""
-    import cv2
-
     ref = reference_frame(poses, candidates)
-    g0 = _gray(frames[ref])
-    scale = g0.shape[0] / 512
-    corners = cv2.goodFeaturesToTrack(g0, MAX_POINTS, 0.003, max(2, round(CORNER_SPACING * scale)),
-                                      mask=head_mask(masks[ref], landmarks[ref]))
+    tracker = PointTracker(gray(frames[ref]), window=LK_WINDOW, levels=LK_LEVELS)
+    corners = tracker.corners(head_mask(masks[ref], landmarks[ref]), max_points=MAX_POINTS, spacing=CORNER_SPACING)
     if corners is None or len(corners) < MIN_POINTS:
         return None
-    start = corners[:, 0].astype(np.float64)
+    scale = tracker.scale
+    start = corners.astype(np.float64)
     # initial depth: the nearest posed landmark's, a little behind it off the face
     cam = canonical @ poses[ref, :3, :3].T + poses[ref, :3, 3]
     uv = project(canonical, poses[ref][None], K)[0]
@@ -213,7 +190,7 @@ def follow_head(frames, masks, landmarks: np.ndarray, poses: np.ndarray, K: np.n
         return (rays * d[:, None]) @ inv[:3, :3].T + inv[:3, 3]
 
     first = head_points(depth)
-    tracks = _Tracks(frames, ref, start, lambda k: project(first, poses[k][None], K)[0])
+    tracks = _Tracks(frames, tracker, start, lambda k: project(first, poses[k][None], K)[0])
     anchors = (np.ascontiguousarray(canonical[RIGID]), np.ascontiguousarray(landmarks[:, RIGID, :2]))
     refined, inliers = _solve_poses(first, tracks, poses, K, anchors)
     for _ in range(ROUNDS):

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Lucas-Kanade settings at a 512² crop (windows and corner spacing scale with the
-#: crop, never below 9 and 2 px): 21 px windows over 5 pyramid levels follow ~60 px.
-LK_WINDOW, LK_LEVELS, LK_ITERATIONS, LK_EPS = 21, 4, 30, 0.01
+from avatarzoo.trackers.flow import PointTracker, gray
+
+#: Lucas-Kanade at a 512² crop (flow.py scales them): 21 px windows over 5 pyramid
+#: levels follow ~60 px of motion.
+LK_WINDOW, LK_LEVELS = 21, 4
 CORNER_SPACING = 6
 MAX_FEATURES = 400
 MIN_FEATURES = 12  # fewer corners on the torso than this: keep the Pose body
-FORWARD_BACKWARD_PX = 0.5  # a feature tracked there and back must land this close
 RANSAC_PX = 1.0
 
 
@@ -70,12 +71,6 @@ def torso_mask(mask: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return person
 
 
-def _gray(img: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY)
-
-
 def _similarity_params(a: np.ndarray) -> np.ndarray:
     """[N, 2, 3] similarities → [N, 4] (s cos, s sin, tx, ty): linear in the matrix, so
     interpolating the parameters interpolates the matrices."""
@@ -97,15 +92,11 @@ def track_torso(frames, masks, landmarks: np.ndarray, reference: int) -> TorsoTr
     import cv2
 
     n = len(frames)
-    g0 = _gray(frames[reference])
-    scale = g0.shape[0] / 512
-    win = max(9, int(LK_WINDOW * scale) | 1)
-    pts = cv2.goodFeaturesToTrack(g0, MAX_FEATURES, 0.003, max(2, round(CORNER_SPACING * scale)),
-                                  mask=torso_mask(masks[reference], landmarks[reference]))
+    tracker = PointTracker(gray(frames[reference]), window=LK_WINDOW, levels=LK_LEVELS)
+    pts = tracker.corners(torso_mask(masks[reference], landmarks[reference]), max_points=MAX_FEATURES,
+                          spacing=CORNER_SPACING)
     if pts is None or len(pts) < MIN_FEATURES:
         return None
-    lk = {"winSize": (win, win), "maxLevel": LK_LEVELS,
-          "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERATIONS, LK_EPS)}
     identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
     sim = np.tile(identity, (n, 1, 1))
     inliers = np.zeros(n, int)
@@ -115,14 +106,10 @@ def track_torso(frames, masks, landmarks: np.ndarray, reference: int) -> TorsoTr
     for k in order:
         if k == reference - 1:
             guess = identity
-        g = _gray(frames[k])
-        init = (pts[:, 0] @ guess[:, :2].T + guess[:, 2]).astype(np.float32)[:, None]
-        p1, st, _ = cv2.calcOpticalFlowPyrLK(g0, g, pts, init.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(g, g0, p1, pts.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
-        good = (st[:, 0] == 1) & (st2[:, 0] == 1) & (np.linalg.norm(back - pts, axis=-1)[:, 0] < FORWARD_BACKWARD_PX)
+        p1, good = tracker.track(gray(frames[k]), pts, pts @ guess[:, :2].T + guess[:, 2])
         if good.sum() < 3:
             continue
-        m, inl = cv2.estimateAffinePartial2D(pts[good], p1[good], method=cv2.RANSAC,
+        m, inl = cv2.estimateAffinePartial2D(pts[good], p1[good].astype(np.float32), method=cv2.RANSAC,
                                              ransacReprojThreshold=RANSAC_PX, refineIters=20)
         if m is None:
             continue
