@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avatarzoo.geometry import rigid_mean
 from avatarzoo.trackers.flow import PointTracker, gray
 from avatarzoo.trackers.headpose import RIGID, project
 
@@ -201,18 +202,8 @@ def follow_head(frames, masks, landmarks: np.ndarray, poses: np.ndarray, K: np.n
     # all frames (where the mesh's own jitter averages out) takes it back out.
     ok = inliers >= MIN_INLIERS
     if ok.any():
-        refined[ok] = refined[ok] @ _rigid_mean(np.linalg.inv(refined[ok]) @ poses[ok])
+        refined[ok] = refined[ok] @ rigid_mean(np.linalg.inv(refined[ok]) @ poses[ok])
     return HeadFlow(poses=refined, inliers=inliers, reference=ref, points=len(start))
-
-
-def _rigid_mean(m: np.ndarray) -> np.ndarray:
-    """[4, 4]: the mean of rigid transforms [N, 4, 4] (rotation: the nearest to the mean
-    matrix; translation: the mean)."""
-    u, _, vt = np.linalg.svd(m[:, :3, :3].mean(0))
-    out = np.eye(4)
-    out[:3, :3] = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
-    out[:3, 3] = m[:, :3, 3].mean(0)
-    return out
 
 
 __all__ = ["HeadFlow", "follow_head", "head_mask", "reference_frame"]

@@ -281,18 +281,5 @@ def inverse_sigmoid(x: Tensor) -> Tensor:
     return torch.log(x / (1 - x))
 
 
-def rigid_mean(poses: Tensor) -> Tensor:
-    """[4, 4] the mean of rigid transforms [N, 4, 4]: mean translation, the rotation
-    nearest (Frobenius) to the mean rotation matrix."""
-    r = poses[:, :3, :3].mean(0)
-    u, _, vt = torch.linalg.svd(r)
-    d = torch.sign(torch.det(u @ vt))
-    fix = torch.diag(torch.stack([torch.ones_like(d), torch.ones_like(d), d]))
-    out = torch.eye(4, dtype=poses.dtype)
-    out[:3, :3] = u @ fix @ vt
-    out[:3, 3] = poses[:, :3, 3].mean(0)
-    return out
-
-
 __all__ = ["GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "inverse_sigmoid", "pinhole_inverse",
-           "MATMUL33", "matmul33", "matvec3", "rigid_inverse", "rigid_mean", "similarity_2d"]
+           "MATMUL33", "matmul33", "matvec3", "rigid_inverse", "similarity_2d"]

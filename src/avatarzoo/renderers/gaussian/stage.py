@@ -85,7 +85,8 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     import torch
 
     from avatarzoo.renderers.gaussian import init as ini
-    from avatarzoo.renderers.gaussian.model import GaussianAvatar, rigid_mean
+    from avatarzoo.geometry import rigid_mean
+    from avatarzoo.renderers.gaussian.model import GaussianAvatar
     from avatarzoo.renderers.gaussian.train import TrainData
 
     s0 = d["frames"].shape[1]
@@ -101,7 +102,7 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     K = d["K"].astype(np.float64)
     pose = d["pose"].astype(np.float64)
     expr = d["expression"].astype(np.float32)
-    ref_pose = rigid_mean(torch.as_tensor(pose[train_idx])).numpy()
+    ref_pose = rigid_mean(pose[train_idx])
     body_index, body_ref = ini.reference_body(d["body"][train_idx], d["body_names"])
     names, group = ini.channel_groups(d["space"])
     aff = ini.group_affinity(expr[train_idx].astype(np.float64), d["landmarks"][train_idx],
