@@ -94,7 +94,7 @@ def main() -> None:
     import cv2
 
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
-    from avatarzoo.renderers.gaussian.stage import load_inputs
+    from avatarzoo.renderers.gaussian.fitting import load_inputs
 
     args.out.mkdir(parents=True, exist_ok=True)
     d = load_inputs(args.ingest, args.track)

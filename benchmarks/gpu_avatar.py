@@ -54,7 +54,7 @@ def prepare(stages: Path, work: Path, video: Path) -> tuple[Path, Path]:
 def evaluate(renderer, d: dict, batch: int = 8) -> tuple[dict, np.ndarray]:
     """Held-out PSNR/SSIM of full frames and face boxes (tracked landmarks' box) for the
     renderer, the mean training frame, and the renderer with its expression frozen."""
-    from avatarzoo.evaluate.image import psnr, ssim
+    from avatarzoo.image_metrics import psnr, ssim
 
     fr, lm = d["frames"], d["landmarks"]
     hold, n = int(d["info"]["holdout_start"]), len(fr)
@@ -143,7 +143,7 @@ def main() -> None:
 
     from avatarzoo.recipe.models import GaussianRendererConfig
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
-    from avatarzoo.renderers.gaussian.stage import build_model, load_inputs, renderer_config, save
+    from avatarzoo.renderers.gaussian.fitting import build_model, load_inputs, renderer_config, save
     from avatarzoo.renderers.gaussian.train import FitOptions, fit
 
     t_all = time.perf_counter()

@@ -17,7 +17,7 @@ import torch
 
 from avatarzoo.evaluate.speed import render_speed
 from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
-from avatarzoo.trackers.tracking import Tracking
+from avatarzoo.contracts.tracking import Tracking
 
 
 def main() -> None:

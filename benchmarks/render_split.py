@@ -34,7 +34,7 @@ def main() -> None:
 
     from avatarzoo.recipe.models import GaussianRendererConfig
     from avatarzoo.renderers.gaussian import model as gm
-    from avatarzoo.renderers.gaussian.stage import build_model, load_inputs, renderer_config, save
+    from avatarzoo.renderers.gaussian.fitting import build_model, load_inputs, renderer_config, save
     from avatarzoo.renderers.gaussian.train import FitOptions, fit
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ def doubles(monkeypatch):
         fn = "stage_doubles:resumable" if name == "fit_renderer" else "stage_doubles:simple"
         if name == "fit_audio_driver":
             fn = "stage_doubles_missing:run"  # not written: shows as not implemented
-        monkeypatch.setitem(graph.SPECS, name, dataclasses.replace(spec, function=fn))
+        monkeypatch.setitem(graph.SPECS, name, dataclasses.replace(spec, run=fn))
 
 
 @pytest.fixture

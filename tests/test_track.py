@@ -16,7 +16,7 @@ from avatarzoo.spaces import REGIONS, get_space
 from avatarzoo.spaces.builtin import N_SEMANTIC, SEMANTIC_NAMES
 from avatarzoo.trackers.expressions import EYE, BROW, encode, semantic_raw
 from avatarzoo.trackers.headpose import RIGID, default_K, project, similarity_align, solve_poses
-from avatarzoo.trackers.tracking import Tracking
+from avatarzoo.contracts.tracking import Tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "obama-address-20s.mp4"

@@ -12,7 +12,7 @@ import torch
 from avatarzoo.recipe import load_recipe
 from avatarzoo.stages.build import build
 from avatarzoo.stages.cache import StageCache
-from avatarzoo.trackers.tracking import Tracking
+from avatarzoo.contracts.tracking import Tracking
 from conftest import DEMO_VIDEO
 from test_importers import write_track_params
 

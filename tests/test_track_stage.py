@@ -12,7 +12,7 @@ import pytest
 
 from avatarzoo.recipe.models import CardConfig, CropConfig, Recipe, RecordingConfig
 from avatarzoo.stages.context import StageContext
-from avatarzoo.trackers.tracking import Tracking
+from avatarzoo.contracts.tracking import Tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "obama-address-20s.mp4"
@@ -67,6 +67,6 @@ def test_track_video_writes_tracking_and_previews(tmp_path):
 
 
 def _track_video(tmp_path: Path) -> Tracking:
-    from avatarzoo.trackers.stage import track_video
+    from avatarzoo.trackers.standalone import track_video
 
     return track_video(DEMO, tmp_path / "out", size=96, duration=0.8)

@@ -250,7 +250,7 @@ def render(name: str, out: Path, device: str, cache_dir: Path | None) -> None:
 @friendly
 def track(video: Path, out: Path, fps: float, size: int) -> None:
     """Track VIDEO standalone: tracking.safetensors + previews into OUT."""
-    from avatarzoo.trackers.stage import track_video
+    from avatarzoo.trackers.standalone import track_video
 
     tr = track_video(video, out, fps=fps, size=size)
     click.echo(f"tracked {len(tr.time)} frames → {out}")

@@ -14,7 +14,7 @@ from avatarzoo.bundle.format import (
     CARD_FILE, CONFIG_FILE, FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE,
 )
 from avatarzoo.errors import BundleError
-from avatarzoo.stages.files import file_sha256, replace_dir
+from avatarzoo.files import file_sha256, replace_dir
 
 if TYPE_CHECKING:
     import torch

@@ -44,7 +44,7 @@ def _demo_tensors(ingest: Path, track: Path) -> tuple[dict[str, Any], dict[str, 
     neutral inputs `Avatar.render` falls back on."""
     import torch
 
-    from avatarzoo.trackers.tracking import Tracking
+    from avatarzoo.contracts.tracking import Tracking
 
     info = json.loads((ingest / "ingest.json").read_text())
     tr = Tracking.load(track / "tracking.safetensors")

@@ -28,7 +28,7 @@ def score_frames(pred: np.ndarray, target: np.ndarray, boxes: np.ndarray) -> dic
         target: [B, S, S, 3] uint8 or float in [0, 1].
         boxes: [B, 4] int (x0, y0, x1, y1), squares of one side (see `facebox.face_boxes`).
     """
-    from avatarzoo.evaluate.image import psnr, ssim
+    from avatarzoo.image_metrics import psnr, ssim
 
     if target.ndim != 4 or target.shape[-1] != 3:
         raise ValueError(f"target: expected [B, S, S, 3], got shape {target.shape}")

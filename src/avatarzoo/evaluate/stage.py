@@ -67,7 +67,7 @@ def retracker(ctx: StageContext) -> TrackFn | None:
 
 def run(ctx: StageContext) -> None:
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
-    from avatarzoo.trackers.tracking import Tracking
+    from avatarzoo.contracts.tracking import Tracking
 
     frames, meta = read_ingest(ctx.inputs["ingest"])
     tracking_path = ctx.inputs["track"] / "tracking.safetensors"

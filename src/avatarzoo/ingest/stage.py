@@ -104,7 +104,7 @@ def ingest_recording(
     from avatarzoo.ingest.crop import ExtentMeter, choose_crop, crop_resize
     from avatarzoo.ingest.plate import background_plate
     from avatarzoo.ingest.video import check_complete, iter_frames, probe
-    from avatarzoo.stages.files import atomic_write_json
+    from avatarzoo.files import atomic_write_json
 
     video = Path(video)
     out = Path(out)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from avatarzoo.errors import AvatarZooError, RecipeError
+from avatarzoo.recipe.locate import where
+from avatarzoo.recipe.models import Recipe
 
-if TYPE_CHECKING:
-    from avatarzoo.recipe.io import LoadedRecipe
 
-
-def check_recipe(loaded: "LoadedRecipe", *, text: str, check_files: bool = True) -> None:
-    from avatarzoo.recipe.io import _where
-
-    r = loaded.recipe
-    path = loaded.path
+def check_recipe(r: Recipe, *, path: Path, text: str, check_files: bool = True) -> None:
+    """Raise one RecipeError listing every problem of `r` (read from `path`, whose
+    `text` locates each field), or return."""
+    directory = path.parent
     errors: list[str] = []
 
     def err(loc: tuple, msg: str) -> None:
-        errors.append(f"{_where(path, text, loc)}: {'.'.join(map(str, loc))}: {msg}")
+        errors.append(f"{where(path, text, loc)}: {'.'.join(map(str, loc))}: {msg}")
 
     if check_files:
         for loc, rel in [
@@ -26,8 +24,8 @@ def check_recipe(loaded: "LoadedRecipe", *, text: str, check_files: bool = True)
             (("recording", "audio"), r.recording.audio),
             (("tracker", "path"), getattr(r.tracker, "path", None)),
         ]:
-            if rel is not None and not (loaded.directory / rel).exists():
-                err(loc, f"file not found: {loaded.directory / rel} (paths are relative to the recipe file)")
+            if rel is not None and not (directory / rel).exists():
+                err(loc, f"file not found: {directory / rel} (paths are relative to the recipe file)")
 
     # Expression spaces: every name must be known, and the tracker's space must be the
     # one each consumer reads, or be mapped to it by `space_map`.
@@ -45,13 +43,10 @@ def check_recipe(loaded: "LoadedRecipe", *, text: str, check_files: bool = True)
             get_space(name)
         except AvatarZooError as e:
             err(loc, str(e))
-    if r.tracker.kind == "import":
-        from avatarzoo.trackers.importers import space_of
-
-        native = space_of(r.tracker.format)
-        if r.tracker.space != native:
-            err(("tracker", "space"), f"{r.tracker.format} files hold the '{native}' space, not"
-                f" '{r.tracker.space}'; set tracker.space: {native}")
+    native = getattr(r.tracker, "native_space", None)  # a kind that reads files of one space
+    if native is not None and r.tracker.space != native:
+        err(("tracker", "space"), f"{r.tracker.format} files hold the '{native}' space, not"
+            f" '{r.tracker.space}'; set tracker.space: {native}")
     produced = r.space_map.to if r.space_map else r.tracker.space
     consumers = [(("renderer", "space"), r.renderer.space)]
     if r.audio_driver is not None:

@@ -16,6 +16,8 @@ import yaml
 from pydantic import ValidationError
 
 from avatarzoo.errors import RecipeError, did_you_mean
+from avatarzoo.recipe.checks import check_recipe
+from avatarzoo.recipe.locate import where as _where
 from avatarzoo.recipe.models import Recipe
 
 
@@ -34,44 +36,6 @@ class LoadedRecipe:
     @property
     def id(self) -> str:
         return self.recipe.id
-
-
-# --- locating a field path in the YAML text -----------------------------------------
-
-
-def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the node at `loc` in the YAML `text` (or its nearest parent)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for key, value in node.value:
-                if key.value == str(part):
-                    line = key.start_mark.line + 1
-                    nxt = value
-                    break
-            if nxt is None:
-                return line
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-    if node is not None:
-        line = node.start_mark.line + 1
-    return line
-
-
-def _where(path: Path, text: str, loc: tuple[Any, ...]) -> str:
-    line = _line_of(text, loc) if path.suffix in (".yaml", ".yml") else None
-    return f"{path}:{line}" if line else f"{path}"
 
 
 # --- turning pydantic errors into sentences -----------------------------------------
@@ -205,8 +169,6 @@ def load_recipe(path: str | Path, *, profile: str | None = None, check_files: bo
     With `check_files`, the files the recipe names must exist. Space compatibility is
     checked too (see `avatarzoo.recipe.checks`).
     """
-    from avatarzoo.recipe.checks import check_recipe
-
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
@@ -238,7 +200,7 @@ def load_recipe(path: str | Path, *, profile: str | None = None, check_files: bo
     else:
         resolved = base.model_copy(update={"profiles": {}})
     loaded = LoadedRecipe(recipe=resolved, path=path, profile=profile)
-    check_recipe(loaded, text=text, check_files=check_files)
+    check_recipe(resolved, path=path, text=text, check_files=check_files)
     return loaded
 
 

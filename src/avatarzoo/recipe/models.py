@@ -11,17 +11,20 @@ and names the space it emits or consumes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$"
-
-
-class Strict(BaseModel):
-    """Base of every recipe model: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from avatarzoo.kinds import config_union
+from avatarzoo.recipe.base import NAME_PATTERN, Strict, relative_posix
+from avatarzoo.recipe.drivers import (  # noqa: F401  (registers the built-in kinds; re-exported)
+    AudioFeatures, LogMelFeatures, TransformerDriverConfig, Wav2Vec2Features,
+)
+from avatarzoo.recipe.renderers import GaussianRendererConfig
+from avatarzoo.recipe.trackers import (  # noqa: F401
+    IMPORT_FORMATS, ImportTrackerConfig, MediapipeTrackerConfig, NoSmoothing, OneEuroSmoothing,
+    Smoothing, SpaceMapConfig,
+)
 
 
 # --- recording ---------------------------------------------------------------------
@@ -51,169 +54,16 @@ class RecordingConfig(Strict):
     @field_validator("video", "audio")
     @classmethod
     def _relative_posix(cls, v: str | None) -> str | None:
-        if v is not None and "\\" in v:
-            raise ValueError("use '/' in paths so that the recipe hashes the same everywhere")
-        return v
+        return relative_posix(v)
 
 
-# --- tracker -----------------------------------------------------------------------
+# --- components: kinds registered in avatarzoo.kinds ----------------------------
+# The built-in kinds' configs (recipe/trackers.py, renderers.py, drivers.py) register
+# on import; plugins through the `avatarzoo.plugins` entry points (kinds.load_plugins).
 
-
-class OneEuroSmoothing(Strict):
-    """One-Euro filter (Casiez et al. 2012): low jitter at rest, low lag when moving."""
-
-    kind: Literal["one-euro"] = "one-euro"
-    min_cutoff: float = Field(1.5, gt=0, description="Hz; lower = smoother at rest.")
-    beta: float = Field(0.3, ge=0, description="Speed coefficient; higher = less lag.")
-    d_cutoff: float = Field(1.0, gt=0, description="Hz, cutoff of the derivative.")
-
-
-class NoSmoothing(Strict):
-    kind: Literal["none"] = "none"
-
-
-Smoothing = Annotated[Union[OneEuroSmoothing, NoSmoothing], Field(discriminator="kind")]
-
-
-class MediapipeTrackerConfig(Strict):
-    """Built-in tracker: MediaPipe face mesh (478 landmarks with iris) + pose."""
-
-    kind: Literal["mediapipe"] = "mediapipe"
-    space: str = Field("face-64", description="The expression space it emits.")
-    smoothing: Smoothing = OneEuroSmoothing()
-    max_missing: float = Field(
-        0.1, ge=0, le=1, description="Largest fraction of frames without a face."
-    )
-    body_stride: int = Field(
-        4, ge=1,
-        description="Run MediaPipe Pose (shoulders) on every k-th frame and interpolate between"
-        " (1 = every frame). Pose costs ~42 ms a call on a 2-core CPU, the face mesh ~9.",
-    )
-    body_cutoff_hz: float = Field(
-        1.0, gt=0,
-        description="Zero-phase low-pass cutoff (Hz) of the shoulder and neck track: keeps the"
-        " body's sway, drops Pose's frame-to-frame jitter.",
-    )
-    head: Literal["flow", "landmarks"] = Field(
-        "flow",
-        description="How the head pose is tracked: 'landmarks' solves it from the face mesh"
-        " (~3 px off at 512²), 'flow' then refines it from rigid head points (hair line,"
-        " ears, nose) followed by optical flow, solved with the mesh's rigid landmarks (needs"
-        " the ingest person mask)."
-        " Frames where the flow fit fails keep the face-mesh pose.",
-    )
-    torso: Literal["flow", "pose"] = Field(
-        "flow",
-        description="How the torso's motion is tracked: 'flow' follows the torso's own corners"
-        " (tie, collar, lapels) with optical flow from one reference frame (sub-pixel; needs"
-        " the ingest person mask), 'pose' moves it with the smoothed Pose shoulders (jitter of"
-        " several px). 'flow' falls back to 'pose' when the torso has too few corners.",
-    )
-
-
-class ImportTrackerConfig(Strict):
-    """Native outputs of another tracker, read as they are written."""
-
-    kind: Literal["import"] = "import"
-    format: Literal["metrical-tracker", "ad-nerf-bfm", "arkit-csv"]
-    path: str = Field(description="File or directory of the native output, relative to the recipe.")
-    space: str = Field(description="The space those files hold: flame, bfm-79 or arkit-52.")
-    fps: float | None = Field(
-        None, gt=0, description="Rate of the native output; default: the format's (25, or 60 for ARKit)."
-    )
-    smoothing: Smoothing = NoSmoothing()
-
-
-TrackerConfig = Annotated[
-    Union[MediapipeTrackerConfig, ImportTrackerConfig], Field(discriminator="kind")
-]
-
-
-class SpaceMapConfig(Strict):
-    """A linear map from the tracker's space to another, learned from paired tracking of
-    the same recording (the built-in tracker runs beside the import)."""
-
-    kind: Literal["linear"] = "linear"
-    to: str = Field(description="The target space, e.g. face-64.")
-    ridge: float = Field(1e-3, ge=0, description="Ridge regularisation of the fit.")
-
-
-# --- renderer ----------------------------------------------------------------------
-
-
-class GaussianRendererConfig(Strict):
-    """Full-frame Gaussian splatting avatar driven by explicit head and body motion."""
-
-    kind: Literal["gaussian"] = "gaussian"
-    space: str = Field("face-64", description="The expression space it consumes.")
-    gaussians: int = Field(100_000, ge=100, description="Cap on the number of Gaussians.")
-    steps: int = Field(20_000, ge=1, description="Training iterations.")
-    resolution: int | None = Field(
-        None, ge=16, description="Training/render side; default: the crop size."
-    )
-    batch_size: int = Field(
-        1, ge=1, description="Frames per training step (per GPU: `--gpus N` steps on N × batch_size)."
-    )
-    lr: float = Field(1.0, gt=0, description="Scale on every learning rate.")
-    ssim_weight: float = Field(0.2, ge=0, le=1, description="Weight of D-SSIM against L1.")
-    region_weights: dict[str, float] = Field(
-        default_factory=lambda: {"mouth": 2.0, "eyes": 2.0},
-        description="Extra loss weight inside facial regions.",
-    )
-    seed: int = 0
-    backend: Literal["auto", "torch", "gsplat"] = Field(
-        "auto", description="Rasterizer: gsplat on CUDA, the PyTorch reference on CPU."
-    )
-    init_fraction: float = Field(
-        0.5, gt=0, le=1,
-        description="Initial Gaussians (placed on the person mask) as a fraction of `gaussians`;"
-        " densification grows them up to the cap.",
-    )
-    feature_dim: int = Field(
-        16, ge=1, le=256, description="Per-Gaussian feature size of the expression blendshapes."
-    )
-    densify_every: int = Field(
-        100, ge=0, description="Steps between densify/prune rounds (first 60% of training); 0: never."
-    )
-    checkpoint_every: int = Field(
-        200, ge=0, description="Steps between resume checkpoints in the stage's scratch dir; 0: never."
-    )
-    max_per_tile: int | None = Field(
-        None, ge=1,
-        description="PyTorch rasterizer only: composite at most this many front-most Gaussians"
-        " per tile (speed on CPU); None: all (exact).",
-    )
-
-
-RendererConfig = Annotated[Union[GaussianRendererConfig], Field(discriminator="kind")]
-
-
-# --- audio driver ------------------------------------------------------------------
-
-
-class Wav2Vec2Features(Strict):
-    kind: Literal["wav2vec2"] = "wav2vec2"
-    model: str = "facebook/wav2vec2-base-960h"
-
-
-class LogMelFeatures(Strict):
-    kind: Literal["logmel"] = "logmel"
-    n_mels: int = Field(80, ge=8)
-
-
-AudioFeatures = Annotated[Union[Wav2Vec2Features, LogMelFeatures], Field(discriminator="kind")]
-
-
-class TransformerDriverConfig(Strict):
-    """Speech → expression codes."""
-
-    kind: Literal["transformer"] = "transformer"
-    space: str = Field("face-64", description="The expression space it produces.")
-    features: AudioFeatures = LogMelFeatures()
-    steps: int = Field(2000, ge=1)
-
-
-AudioDriverConfig = Annotated[Union[TransformerDriverConfig], Field(discriminator="kind")]
+TrackerConfig = config_union("tracker")
+RendererConfig = config_union("renderer")
+AudioDriverConfig = config_union("audio_driver")
 
 
 # --- card --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from avatarzoo.errors import AvatarZooError, StageError, did_you_mean
 from avatarzoo.recipe.io import LoadedRecipe
 from avatarzoo.stages.cache import StageCache
 from avatarzoo.stages.context import StageContext
-from avatarzoo.stages.files import atomic_write_json
+from avatarzoo.files import atomic_write_json
 from avatarzoo.stages.graph import ORDER, PlannedStage, plan_stages
 
 Status = Literal["cached", "to run", "not implemented"]
@@ -31,7 +31,7 @@ def plan(lr: LoadedRecipe, cache: StageCache, *, world_size: int = 1) -> list[St
     for st in plan_stages(lr, world_size):
         if cache.has(st.name, st.key):
             status: Status = "cached"
-        elif not st.spec.implemented():
+        elif not st.spec.implemented(lr.recipe):
             status = "not implemented"
         else:
             status = "to run"
@@ -81,7 +81,7 @@ def run_stage(lr: LoadedRecipe, cache: StageCache, st: PlannedStage, *, device: 
         )
         started = time.perf_counter()
         try:
-            st.spec.load()(ctx)
+            st.spec.load(lr.recipe)(ctx)
         except AvatarZooError:
             raise
         except Exception as e:  # a bug, not bad input: keep the traceback in the log
@@ -132,11 +132,10 @@ def build(
         for s in plan(lr, cache, world_size=world_size):
             st = s.stage
             lacking = [i for i in st.spec.inputs if i in missing]
-            optional = {"fit_audio_driver"} if st.name == "package" else set()
             if s.status == "not implemented":
                 echo(f"- {st.name}: not implemented yet; skipped (no placeholder stands in for it)")
                 missing.add(st.name)
-            elif set(lacking) - optional:
+            elif set(lacking) - st.spec.optional_inputs:
                 echo(f"- {st.name}: skipped, needs {', '.join(lacking)}")
                 missing.add(st.name)
             elif s.status == "cached":

@@ -5,55 +5,103 @@ recording ─ ingest ─ track ─┬─ fit_renderer ─────┐
                             └─ fit_audio_driver ─┴─ evaluate ─ package
 ```
 
-A stage's key is the sha256 of: its name, its code version (the hash of the source
-files of the packages that implement it), the slice of the resolved recipe it reads
-(input files by content, not by path) and its inputs' keys. Equal keys mean equal
-outputs, so a stage whose key is in the cache never runs again.
+A stage's key is the sha256 of: its name, its code version (stages/code.py: the
+sources of every avatarzoo module its implementation imports, and the versions of the
+third-party packages among them that shape outputs), the slice of the resolved recipe
+it reads (input files by content, not by path) and its inputs' keys. Equal keys mean
+equal outputs, so a stage whose key is in the cache never runs again.
+
+The stages of a kind (track, fit_renderer, fit_audio_driver) run the function their
+kind registers (avatarzoo.kinds); a stage that uses a kind's code without running it
+(evaluate renders with the renderer's runtime and re-tracks with the tracker) names
+those kind parts in `uses`, so that their code joins its code version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from avatarzoo.recipe.io import LoadedRecipe
-from avatarzoo.stages.files import file_sha256
+from avatarzoo.errors import StageError
+from avatarzoo.files import file_sha256
+from avatarzoo.stages.code import code_version
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from avatarzoo.kinds import KindConfig
+    from avatarzoo.recipe.io import LoadedRecipe
+    from avatarzoo.recipe.models import Recipe
+
+# A kind's part a stage uses: (recipe section, part name), e.g. ("renderer", "runtime").
+KindPart = tuple[str, str]
 
 
 @dataclass(frozen=True)
 class StageSpec:
-    """How to run one stage kind: its function, code, inputs and recipe slice."""
+    """One stage: what runs it, what it reads, and which slice of the recipe it hashes.
+
+    A kind's stage (`kind`: the recipe section, e.g. "tracker") runs the "stage" part of
+    the kind the recipe chose there, and exists only when the recipe has that section;
+    any other stage runs the fixed "module:attr" `run`. `uses` are further kind parts
+    whose code the stage runs (their modules join its code version)."""
 
     name: str
-    function: str  # "module:attr", imported only when the stage runs
-    code: tuple[str, ...]  # packages under avatarzoo/ whose source is its code version
     inputs: tuple[str, ...]
-    config: Callable[[LoadedRecipe], dict[str, Any]]  # the recipe slice it depends on
+    config: Callable[["LoadedRecipe"], dict[str, Any]]  # the recipe slice it depends on
     describe: str
+    kind: str | None = None
+    run: str | None = None
+    uses: tuple[KindPart, ...] = ()
+    optional_inputs: frozenset[str] = field(default_factory=frozenset)  # may be absent
     data_parallel: bool = False  # trains on world_size ranks when the build asks for > 1
 
-    def implemented(self) -> bool:
-        module = self.function.split(":")[0]
-        try:
-            return importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            return False
+    def present(self, recipe: "Recipe") -> bool:
+        return self.kind is None or _kind(recipe, self.kind) is not None
 
-    def load(self) -> Callable[..., None]:
-        module, attr = self.function.split(":")
+    def function_ref(self, recipe: "Recipe") -> str:
+        """The "module:attr" of the function that runs this stage for `recipe`."""
+        if self.run is not None:
+            return self.run
+        cfg = _kind(recipe, self.kind)
+        ref = cfg.registered.parts.get("stage")
+        if ref is None:
+            raise StageError(f"{self.kind} kind '{cfg.kind}' registers no 'stage' part")
+        return ref
+
+    def code_roots(self, recipe: "Recipe") -> tuple[str, ...]:
+        roots = [self.function_ref(recipe).split(":")[0]]
+        for section, part in self.uses:
+            cfg = _kind(recipe, section)
+            module = cfg.registered.module(part) if cfg is not None else None
+            if module is not None:
+                roots.append(module)
+        return tuple(roots)
+
+    def implemented(self, recipe: "Recipe") -> bool:
+        """False only while the stage's module is not written yet (it does not exist);
+        a module that exists but fails to import is an error, raised here."""
+        module = self.function_ref(recipe).split(":")[0]
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name is not None and (module == e.name or module.startswith(e.name + ".")):
+                return False
+            raise
+        return True
+
+    def load(self, recipe: "Recipe") -> Callable[..., None]:
+        module, attr = self.function_ref(recipe).split(":")
         return getattr(importlib.import_module(module), attr)
 
 
-def _ingest_config(lr: LoadedRecipe) -> dict[str, Any]:
+def _kind(recipe: "Recipe", section: str) -> "KindConfig | None":
+    return getattr(recipe, section)
+
+
+def _ingest_config(lr: "LoadedRecipe") -> dict[str, Any]:
     rec = lr.recipe.recording
     data = rec.model_dump(mode="json")
     data["video"] = file_sha256(lr.directory / rec.video)
@@ -62,7 +110,7 @@ def _ingest_config(lr: LoadedRecipe) -> dict[str, Any]:
     return data
 
 
-def _track_config(lr: LoadedRecipe) -> dict[str, Any]:
+def _track_config(lr: "LoadedRecipe") -> dict[str, Any]:
     data = {"tracker": lr.recipe.tracker.model_dump(mode="json")}
     path = getattr(lr.recipe.tracker, "path", None)
     if path is not None:
@@ -71,53 +119,38 @@ def _track_config(lr: LoadedRecipe) -> dict[str, Any]:
     return data
 
 
-def _section(name: str) -> Callable[[LoadedRecipe], dict[str, Any]]:
-    def get(lr: LoadedRecipe) -> dict[str, Any]:
+def _section(name: str) -> Callable[["LoadedRecipe"], dict[str, Any]]:
+    def get(lr: "LoadedRecipe") -> dict[str, Any]:
         value = getattr(lr.recipe, name)
         return value.model_dump(mode="json") if value is not None else {}
 
     return get
 
 
-def _package_config(lr: LoadedRecipe) -> dict[str, Any]:
+def _package_config(lr: "LoadedRecipe") -> dict[str, Any]:
     return {"id": lr.id, "card": lr.recipe.card.model_dump(mode="json"), "profile": lr.profile}
 
 
 SPECS: dict[str, StageSpec] = {
     s.name: s
     for s in [
-        StageSpec("ingest", "avatarzoo.ingest.stage:run", ("ingest",), (), _ingest_config,
-                  "decode, crop, masks, background plate, audio"),
-        StageSpec("track", "avatarzoo.trackers.stage:run", ("trackers", "spaces"), ("ingest",),
-                  _track_config, "head pose, expressions, upper body"),
-        StageSpec("fit_renderer", "avatarzoo.renderers.gaussian.stage:run",
-                  ("renderers", "evaluate/image.py"),
-                  ("ingest", "track"), _section("renderer"), "train the Gaussian avatar",
-                  data_parallel=True),
-        StageSpec("fit_audio_driver", "avatarzoo.drivers.stage:run", ("drivers",),
-                  ("ingest", "track"), _section("audio_driver"), "train speech → expressions"),
-        StageSpec("evaluate", "avatarzoo.evaluate.stage:run", ("evaluate", "trackers", "renderers"),
-                  ("ingest", "track", "fit_renderer"), lambda lr: {}, "held-out metrics"),
-        StageSpec("package", "avatarzoo.bundle.stage:run", ("bundle",),
-                  ("ingest", "track", "fit_renderer", "fit_audio_driver", "evaluate"),
-                  _package_config, "write the bundle"),
+        StageSpec("ingest", (), _ingest_config, "decode, crop, masks, background plate, audio",
+                  run="avatarzoo.ingest.stage:run"),
+        StageSpec("track", ("ingest",), _track_config, "head pose, expressions, upper body",
+                  kind="tracker"),
+        StageSpec("fit_renderer", ("ingest", "track"), _section("renderer"), "train the renderer",
+                  kind="renderer", data_parallel=True),
+        StageSpec("fit_audio_driver", ("ingest", "track"), _section("audio_driver"),
+                  "train speech → expressions", kind="audio_driver"),
+        StageSpec("evaluate", ("ingest", "track", "fit_renderer"), lambda lr: {}, "held-out metrics",
+                  run="avatarzoo.evaluate.stage:run",
+                  uses=(("renderer", "runtime"), ("tracker", "retrack"))),
+        StageSpec("package", ("ingest", "track", "fit_renderer", "fit_audio_driver", "evaluate"),
+                  _package_config, "write the bundle", run="avatarzoo.bundle.stage:run",
+                  optional_inputs=frozenset({"fit_audio_driver"})),
     ]
 }
 ORDER = tuple(SPECS)
-
-
-@cache
-def code_version(packages: tuple[str, ...]) -> str:
-    """sha256 over the source files of `packages` (dirs or files relative to avatarzoo/)."""
-    h = hashlib.sha256()
-    for package in packages:
-        root = PACKAGE_ROOT / package
-        files = sorted(root.rglob("*.py")) if root.is_dir() else [root] if root.is_file() else []
-        for f in files:
-            h.update(f.relative_to(PACKAGE_ROOT).as_posix().encode())
-            h.update(b"\0")
-            h.update(f.read_bytes())
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -132,7 +165,7 @@ class PlannedStage:
         return self.spec.name
 
 
-def plan_stages(lr: LoadedRecipe, world_size: int = 1) -> list[PlannedStage]:
+def plan_stages(lr: "LoadedRecipe", world_size: int = 1) -> list[PlannedStage]:
     """The stages of `lr` in run order with their keys (no stage is run).
 
     `world_size` > 1: the data-parallel stages train on that many ranks, a global batch
@@ -140,27 +173,25 @@ def plan_stages(lr: LoadedRecipe, world_size: int = 1) -> list[PlannedStage]:
     their key and every key downstream), and keys at world_size 1 stay as they were."""
     if world_size < 1:
         raise ValueError(f"plan_stages: world_size must be ≥ 1, got {world_size}")
-    present = set(ORDER)
-    if lr.recipe.audio_driver is None:
-        present.discard("fit_audio_driver")
     keys: dict[str, str] = {}
     planned: list[PlannedStage] = []
     for name in ORDER:
-        if name not in present:
-            continue
         spec = SPECS[name]
+        if not spec.present(lr.recipe):
+            continue
         inputs = {i: keys[i] for i in spec.inputs if i in keys}
         config = spec.config(lr)
         if spec.data_parallel and world_size > 1:
             config = {**config, "world_size": world_size}
+        implemented = spec.implemented(lr.recipe)
         material = {
             "stage": name,
-            "code": code_version(spec.code),
+            "code": code_version(spec.code_roots(lr.recipe)) if implemented else "not written",
             "config": config,
             "inputs": inputs,
         }
         key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
-        if spec.implemented():  # a stage not written yet feeds nothing downstream
+        if implemented:  # a stage not written yet feeds nothing downstream
             keys[name] = key
         planned.append(PlannedStage(spec, key, inputs, config))
     return planned

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from avatarzoo.stages.cache import StageCache
-from avatarzoo.stages.files import replace_dir
+from avatarzoo.files import replace_dir
 
 
 def install_bundle(cache: StageCache, avatar_id: str, source: Path) -> Path:

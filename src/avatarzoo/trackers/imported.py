@@ -15,7 +15,6 @@ prefixed `space_map.`) so that the bundle can apply it to native codes at run ti
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,21 +26,22 @@ if TYPE_CHECKING:
 
 
 def run(ctx: "StageContext") -> None:
-    from avatarzoo.recipe.models import MediapipeTrackerConfig
+    from avatarzoo.contracts.ingest import IngestInfo
+    from avatarzoo.files import atomic_write_json
+    from avatarzoo.recipe.trackers import MediapipeTrackerConfig
     from avatarzoo.spaces.linear_map import fit_linear_map
-    from avatarzoo.stages.files import atomic_write_json
     from avatarzoo.trackers.importers import DEFAULT_FPS, import_tracking, resample
     from avatarzoo.trackers.smoothing import smooth
     from avatarzoo.trackers.stage import track_ingested
 
     cfg = ctx.recipe.tracker
-    ingest = json.loads((ctx.inputs["ingest"] / "ingest.json").read_text())
-    train = int(ingest["holdout_start"])
+    ingest = IngestInfo.read(ctx.inputs["ingest"])
+    train = ingest.holdout_start
     builtin = track_ingested(ctx.inputs["ingest"], ctx.out, config=MediapipeTrackerConfig(),
                              progress=ctx.progress, log=ctx.log)
     native = import_tracking(cfg.format, ctx.resolve(cfg.path), fps=cfg.fps or DEFAULT_FPS[cfg.format])
     native = resample(native, builtin.time)
-    expression = smooth(native.expression, cfg.smoothing, fps=float(ingest["fps"])).astype(np.float32)
+    expression = smooth(native.expression, cfg.smoothing, fps=ingest.fps).astype(np.float32)
     space = get_space(native.space)
     extras = dict(builtin.extras)
     extras["imported_expression"] = expression

@@ -26,7 +26,7 @@ import numpy as np
 
 from avatarzoo.errors import InputError, SpaceError
 from avatarzoo.trackers.runtime import blas_threads
-from avatarzoo.trackers.tracking import N_LANDMARKS, Tracking
+from avatarzoo.contracts.tracking import N_LANDMARKS, Tracking
 
 log = logging.getLogger("avatarzoo.trackers")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatarzoo.trackers.tracking import Tracking
+from avatarzoo.contracts.tracking import Tracking
 
 _PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
             (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
@@ -111,6 +111,6 @@ def _write(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise StageError(f"{path}: could not encode the preview")
-    from avatarzoo.stages.files import atomic_write_bytes
+    from avatarzoo.files import atomic_write_bytes
 
     atomic_write_bytes(path, data.tobytes())

@@ -1,4 +1,4 @@
-"""Stage `track` (tracker kind `mediapipe`), and `track_video` for `avatarzoo track`.
+"""Stage `track` for tracker kind `mediapipe`: `track_ingested` on the ingest output.
 
 Reads the ingest output (`frames.npy` memmap, `time.npy`, `ingest.json`), writes
 `tracking.safetensors` (docs/ARCHITECTURE.md, "track output"), `contact_sheet.png`,
@@ -9,32 +9,23 @@ only (`[0, holdout_start)`); held-out frames are tracked with them.
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
 import time as _time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avatarzoo.errors import StageError
-from avatarzoo.trackers.tracking import Tracking
+from avatarzoo.contracts.tracking import Tracking
 
 if TYPE_CHECKING:
-    from avatarzoo.recipe.models import MediapipeTrackerConfig
+    from avatarzoo.recipe.trackers import MediapipeTrackerConfig
     from avatarzoo.stages.context import StageContext
 
 
 def run(ctx: "StageContext") -> None:
-    config = ctx.recipe.tracker
-    if config.kind == "import":  # another tracker's native output (trackers/imported.py)
-        from avatarzoo.trackers.imported import run as run_import
-
-        return run_import(ctx)
-    if config.kind != "mediapipe":
-        raise StageError(f"stage track: unknown tracker kind '{config.kind}' (expected mediapipe or import)")
-    track_ingested(ctx.inputs["ingest"], ctx.out, config=config, progress=ctx.progress, log=ctx.log)
+    track_ingested(ctx.inputs["ingest"], ctx.out, config=ctx.recipe.tracker, progress=ctx.progress,
+                   log=ctx.log)
 
 
 def track_ingested(
@@ -47,25 +38,24 @@ def track_ingested(
     body_stride: int | None = None,
 ) -> Tracking:
     """Track an ingest output directory into `out`; returns the Tracking."""
+    from avatarzoo.contracts.ingest import IngestOutput
     from avatarzoo.trackers.mediapipe import track_frames
     from avatarzoo.trackers.preview import channel_plot, contact_sheet
 
-    ingest_dir, out = Path(ingest_dir), Path(out)
+    out = Path(out)
     log = log or logging.getLogger("avatarzoo.trackers")
-    meta = json.loads((ingest_dir / "ingest.json").read_text())
-    frames = np.load(ingest_dir / "frames.npy", mmap_mode="r")
-    time = np.load(ingest_dir / "time.npy")
-    source = meta.get("source", {}).get("file", str(ingest_dir))
+    ingest = IngestOutput.open(ingest_dir)
+    info, frames = ingest.info, ingest.frames
+    hold = info.holdout_start
+    source = info.source.get("file", str(ingest_dir))
     started = _time.perf_counter()
     tracking = track_frames(
-        frames, fps=float(meta["fps"]), config=config, progress=progress,
-        fit_until=int(meta["holdout_start"]), time=time, source=source,
-        body_stride=body_stride,
+        frames, fps=info.fps, config=config, progress=progress, fit_until=hold, time=ingest.time,
+        source=source, body_stride=body_stride,
     )
     head = torso = None
-    if (ingest_dir / "masks.npy").is_file():
-        masks = np.load(ingest_dir / "masks.npy", mmap_mode="r")
-        hold = int(meta["holdout_start"])
+    masks = ingest.masks
+    if masks is not None:
         if config is None or config.head == "flow":
             tracking, head = refine_head(tracking, frames, masks, holdout_start=hold, log=log, source=source)
         if config is None or config.torso == "flow":
@@ -74,13 +64,13 @@ def track_ingested(
     out.mkdir(parents=True, exist_ok=True)
     tracking.save(out / "tracking.safetensors")
     contact_sheet(frames, tracking, out / "contact_sheet.png")
-    channel_plot(tracking, out / "channels.png", holdout_start=int(meta["holdout_start"]))
-    summary = summarize(tracking, holdout_start=int(meta["holdout_start"]), size=int(meta["size"]))
+    channel_plot(tracking, out / "channels.png", holdout_start=hold)
+    summary = summarize(tracking, holdout_start=hold, size=info.size)
     summary["head"] = head
     summary["torso"] = torso
     summary["track_seconds"] = seconds
     summary["track_fps"] = len(tracking) / seconds if seconds > 0 else None
-    from avatarzoo.stages.files import atomic_write_json
+    from avatarzoo.files import atomic_write_json
 
     atomic_write_json(out / "track.json", summary)
     log.info("tracked %d frames in %.1f s (%.1f frames/s); face missing in %d; neck base sway %.1f px (std), "
@@ -192,31 +182,3 @@ def peaks(x: np.ndarray, *, height: float, distance: int) -> list[int]:
         if all(abs(i - j) >= distance for j in kept):
             kept.append(i)
     return sorted(kept)
-
-
-def track_video(
-    video: Path,
-    out: Path,
-    *,
-    fps: float = 25.0,
-    size: int = 512,
-    config=None,
-    start: float = 0.0,
-    duration: float | None = None,
-    progress=None,
-    log=None,
-) -> Tracking:
-    """`avatarzoo track VIDEO -o DIR`: ingest into a temporary directory, track, and
-    write tracking.safetensors + previews (+ track.json, ingest.json) into `out`."""
-    from avatarzoo.ingest.stage import ingest_recording
-    from avatarzoo.recipe.models import CropConfig, RecordingConfig
-
-    video, out = Path(video), Path(out)
-    recording = RecordingConfig(video=video.name, fps=fps, start=start, duration=duration,
-                                crop=CropConfig(size=size), holdout=0.0)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".ingest-", dir=out) as tmp:
-        ingest_recording(video, Path(tmp), recording=recording, progress=progress, log=log)
-        tracking = track_ingested(Path(tmp), out, config=config, progress=progress, log=log)
-        (out / "ingest.json").write_bytes((Path(tmp) / "ingest.json").read_bytes())
-    return tracking

@@ -47,7 +47,7 @@ def _worker(rank: int, world_size: int, device: str, init_method: str, cfg, inge
     import torch
 
     from avatarzoo.renderers.gaussian.distributed import close_world, init_world
-    from avatarzoo.renderers.gaussian.stage import _train
+    from avatarzoo.renderers.gaussian.fitting import train_and_save
 
     if device == "cpu":  # as fit() does on the CPU (rasterize.cpu_threads): one thread a rank
         torch.set_num_threads(1)
@@ -57,7 +57,7 @@ def _worker(rank: int, world_size: int, device: str, init_method: str, cfg, inge
             log, progress = messages.put, _bar
         else:
             log, progress = (lambda msg: None), (lambda it, **kw: it)
-        _train(cfg, ingest, track, out=out, scratch=scratch, device=world.device, log=log,
+        train_and_save(cfg, ingest, track, out=out, scratch=scratch, device=world.device, log=log,
                progress=progress, world=world)
     except BaseException:
         close_world(world, barrier=False)
@@ -78,7 +78,7 @@ def run_data_parallel(ctx: StageContext) -> None:
     import torch
     import torch.multiprocessing as mp
 
-    from avatarzoo.renderers.gaussian.stage import _check_inputs, load_inputs
+    from avatarzoo.renderers.gaussian.fitting import check_inputs, load_inputs
 
     n = ctx.world_size
     cfg = ctx.recipe.renderer
@@ -87,8 +87,8 @@ def run_data_parallel(ctx: StageContext) -> None:
                          f"but CUDA sees {torch.cuda.device_count()}")
     # user errors are reported here, in the build's process, not from inside a worker
     d = load_inputs(ctx.inputs["ingest"], ctx.inputs["track"])
-    _check_inputs(d, cfg)
-    hold = int(d["info"].get("holdout_start", len(d["frames"])))
+    check_inputs(d, cfg)
+    hold = d["info"].holdout_start
     if hold < cfg.batch_size * n:
         raise InputError(f"fit_renderer: a global batch of renderer.batch_size {cfg.batch_size} × "
                          f"{n} ranks needs ≥ {cfg.batch_size * n} training frames, the recording "

@@ -17,18 +17,22 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from avatarzoo.evaluate.image import ssim_map
+from avatarzoo.image_metrics import ssim_map
 from avatarzoo.renderers.gaussian.distributed import World, all_reduce_sum_, broadcast_state, check_agree
 from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar
 from avatarzoo.renderers.gaussian.rasterize import cpu_threads
+
+if TYPE_CHECKING:
+    from avatarzoo.recipe.renderers import GaussianRendererConfig
 
 
 @dataclass
@@ -56,8 +60,9 @@ class TrainData:
             f = cv2.resize(f, (self.size, self.size), interpolation=cv2.INTER_AREA)
         return f.astype(np.float32) / 255.0
 
-    def batch(self, idx: np.ndarray, device: torch.device) -> dict[str, Tensor]:
-        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
+    def batch(self, idx: np.ndarray, device: torch.device | str,
+              dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
         img = np.stack([self.image(int(i)) for i in idx])
         return {
             "image": t(img).permute(0, 3, 1, 2),
@@ -66,22 +71,6 @@ class TrainData:
             "body": t(self.body[idx]),
             "boxes": t(self.boxes[idx]),
         }
-
-
-@dataclass
-class FitOptions:
-    steps: int
-    batch_size: int = 1
-    lr: float = 1.0
-    ssim_weight: float = 0.2
-    region_weights: dict[str, float] = field(default_factory=lambda: {"mouth": 2.0, "eyes": 2.0})
-    max_gaussians: int = 100_000
-    densify_every: int = 100
-    densify_until: float = 0.6
-    checkpoint_every: int = 200
-    seed: int = 0
-    backend: str = "auto"
-    max_per_tile: int | None = None
 
 
 def weight_map(boxes: Tensor, size: int, weights: dict[str, float]) -> Tensor:
@@ -256,8 +245,9 @@ def frame_batch(train_idx: np.ndarray, batch: int, step: int, seed: int) -> np.n
     return train_idx[perm[i * batch:(i + 1) * batch]]
 
 
-def fit(model: GaussianAvatar, data: TrainData, opts: FitOptions, **kw) -> dict[str, float]:
-    """Train `model` in place for `opts.steps` steps; resumes from `scratch/ckpt.pt`.
+def fit(model: GaussianAvatar, data: TrainData, opts: "GaussianRendererConfig", **kw) -> dict[str, float]:
+    """Train `model` in place as the recipe's renderer config `opts` says (steps, batch,
+    learning rates, loss, densification, checkpoints); resumes from `scratch/ckpt.pt`.
     Keyword arguments: scratch, progress, log, device, world (see `_fit`). On the CPU
     it runs on one torch thread (`rasterize.cpu_threads`). Returns summary numbers.
 
@@ -269,22 +259,43 @@ def fit(model: GaussianAvatar, data: TrainData, opts: FitOptions, **kw) -> dict[
         return _fit(model, data, opts, **kw)
 
 
-def _rank_batch(data: TrainData, opts: FitOptions, step: int, world: World,
-                device: torch.device) -> tuple[dict[str, Tensor], Tensor, tuple[Tensor, Tensor]]:
+def _rank_batch(data: TrainData, opts: "GaussianRendererConfig", step: int, world: World,
+                device: torch.device, dtype: torch.dtype) -> tuple[dict[str, Tensor], Tensor, tuple[Tensor, Tensor]]:
     """This rank's slice of the global batch of `step`, its loss weights, and the loss
     normalisers of the whole global batch (computed locally from every frame's boxes:
-    no collective)."""
+    no collective). One process is the world of one rank: its slice is the batch."""
     idx = frame_batch(data.train_idx, opts.batch_size * world.world_size, step, opts.seed)
-    boxes = torch.as_tensor(data.boxes[idx], dtype=torch.float32, device=device)
+    boxes = torch.as_tensor(data.boxes[idx], dtype=dtype, device=device)
     w_all = weight_map(boxes, data.size, opts.region_weights)  # [B × world, 1, S, S]
-    batch = data.batch(idx[world.rank::world.world_size], device)
+    batch = data.batch(idx[world.rank::world.world_size], device, dtype)
     return batch, w_all[world.rank::world.world_size], loss_norms(w_all)
+
+
+def step_gradients(model: GaussianAvatar, data: TrainData, opts: "GaussianRendererConfig", step: int,
+                   world: World) -> Tensor:
+    """Forward and backward of training step `step` on this rank's slice of the global
+    batch. Afterwards every parameter's `.grad` is the gradient of the whole global
+    batch's loss (one all-reduce of every gradient and the loss when distributed: each
+    rank's loss is normalised by the global batch's weight sums, so the sums are exactly
+    the global batch's, up to float summation order). Returns that loss, detached [1].
+    Runs in the model's dtype (float64 in the tests that compare ranks)."""
+    dtype = model.means.dtype
+    batch, w, norms = _rank_batch(data, opts, step, world, world.device, dtype)
+    pred, _, _ = model(batch["expression"], batch["pose"], batch["body"], size=data.size,
+                       backend=opts.backend, max_per_tile=opts.max_per_tile)
+    loss = loss_fn(pred, batch["image"], w, opts.ssim_weight, norms=norms)
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    loss = loss.detach().reshape(1)
+    if world.distributed:  # one collective: every gradient + the loss
+        all_reduce_sum_([p.grad for p in model.parameters() if p.grad is not None] + [loss], world)
+    return loss
 
 
 def _fit(
     model: GaussianAvatar,
     data: TrainData,
-    opts: FitOptions,
+    opts: "GaussianRendererConfig",
     *,
     scratch: Path | None = None,
     progress: Callable = lambda it, **kw: it,
@@ -306,6 +317,7 @@ def _fit(
         if not world.is_main:
             log = lambda msg: None  # noqa: E731
     device = torch.device(device)
+    world = world or World(0, 1, device)
     torch.manual_seed(opts.seed)
     gen = torch.Generator().manual_seed(opts.seed)
     model.to(device)
@@ -328,22 +340,7 @@ def _fit(
                          desc="fit renderer", unit="step"):
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * lr_factor(step, opts.steps, g["name"])
-        if ddp:
-            batch, w, norms = _rank_batch(data, opts, step, world, device)
-        else:
-            batch = data.batch(frame_batch(data.train_idx, opts.batch_size, step, opts.seed), device)
-            w, norms = weight_map(batch["boxes"], data.size, opts.region_weights), None
-        pred, _, _ = model(batch["expression"], batch["pose"], batch["body"], size=data.size,
-                           backend=opts.backend, max_per_tile=opts.max_per_tile)
-        loss = loss_fn(pred, batch["image"], w, opts.ssim_weight, norms=norms)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if ddp:
-            # one collective: every gradient + the loss; the sums are the global batch's
-            # gradient and loss (each rank's loss is normalised by the global weight sums)
-            loss = loss.detach().reshape(1)
-            grads = [p.grad for p in model.parameters() if p.grad is not None]
-            all_reduce_sum_(grads + [loss], world)
+        loss = step_gradients(model, data, opts, step, world)
         with torch.no_grad():
             gn = model.means.grad.norm(dim=-1)
             grad_sum += gn
@@ -353,7 +350,7 @@ def _fit(
         if (opts.densify_every and (step + 1) % opts.densify_every == 0
                 and step + 1 < densify_stop):
             added, removed = densify_and_prune(model, opt, grad_sum, grad_count,
-                                               opts.max_gaussians, gen)
+                                               opts.gaussians, gen)
             if ddp:
                 check_agree(model.n, world, "the Gaussian count after densification")
             grad_sum = torch.zeros(model.n, device=device)
@@ -361,7 +358,7 @@ def _fit(
             if added or removed:
                 log(f"step {step + 1}: +{added} -{removed} Gaussians → {model.n}")
         if (ckpt is not None and opts.checkpoint_every and (step + 1) % opts.checkpoint_every == 0
-                and (world is None or world.is_main)):
+                and world.is_main):
             _save_checkpoint(ckpt, model, opt, step + 1, gen, (grad_sum, grad_count))
         if (step + 1) % max(1, opts.steps // 20) == 0:
             log(f"step {step + 1}/{opts.steps} loss {np.mean(losses[-50:]):.4f} N={model.n}")

@@ -20,27 +20,20 @@ Torch is imported only while reading `.frame` / `.pt` files.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Literal, get_args
+from types import ModuleType
 
 from avatarzoo.errors import InputError, did_you_mean
+from avatarzoo.recipe.trackers import IMPORT_FORMATS
 from avatarzoo.trackers.importers.result import ImportedTracking, PoseKind, resample
 
-ImportFormat = Literal["metrical-tracker", "ad-nerf-bfm", "arkit-csv"]
-FORMATS: tuple[str, ...] = get_args(ImportFormat)
-
-_MODULES: dict[str, str] = {
-    "metrical-tracker": "avatarzoo.trackers.importers.metrical",
-    "ad-nerf-bfm": "avatarzoo.trackers.importers.bfm",
-    "arkit-csv": "avatarzoo.trackers.importers.arkit",
-}
-DEFAULT_FPS: dict[str, float] = {"metrical-tracker": 25.0, "ad-nerf-bfm": 25.0, "arkit-csv": 60.0}
+FORMATS: tuple[str, ...] = tuple(IMPORT_FORMATS)
+DEFAULT_FPS: dict[str, float] = {name: f.fps for name, f in IMPORT_FORMATS.items()}
 
 
 def space_of(format: str) -> str:
     """The expression space a format's files hold (e.g. 'flame' for metrical-tracker)."""
-    return importlib.import_module(_module_name(format)).SPACE
+    return _reader(format).SPACE
 
 
 def import_tracking(format: str, path: Path | str, *, fps: float) -> ImportedTracking:
@@ -61,24 +54,28 @@ def import_tracking(format: str, path: Path | str, *, fps: float) -> ImportedTra
     """
     if not fps > 0:
         raise InputError(f"fps must be positive, got {fps}")
-    module = importlib.import_module(_module_name(format))
-    return module.read(Path(path), fps=float(fps))
+    return _reader(format).read(Path(path), fps=float(fps))
 
 
-def _module_name(format: str) -> str:
-    try:
-        return _MODULES[format]
-    except KeyError:
+def _reader(format: str) -> ModuleType:
+    """The module that reads `format` (each imports its own heavy dependencies)."""
+    if format == "metrical-tracker":
+        from avatarzoo.trackers.importers import metrical as reader
+    elif format == "ad-nerf-bfm":
+        from avatarzoo.trackers.importers import bfm as reader
+    elif format == "arkit-csv":
+        from avatarzoo.trackers.importers import arkit as reader
+    else:
         raise InputError(
             f"unknown tracking format '{format}'{did_you_mean(format, FORMATS)};"
             f" known: {', '.join(FORMATS)}"
-        ) from None
+        )
+    return reader
 
 
 __all__ = [
     "DEFAULT_FPS",
     "FORMATS",
-    "ImportFormat",
     "ImportedTracking",
     "PoseKind",
     "import_tracking",

@@ -29,11 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from avatarzoo.errors import InputError
+from avatarzoo.recipe.trackers import IMPORT_FORMATS
 from avatarzoo.spaces.native import ARKIT_BLENDSHAPES
 from avatarzoo.trackers.importers._rotations import GL_TO_CV, rigid, yaw_pitch_roll_to_matrix
 from avatarzoo.trackers.importers.result import ImportedTracking
 
-SPACE = "arkit-52"
+SPACE = IMPORT_FORMATS["arkit-csv"].space
 TIMECODE = "Timecode"
 HEAD_COLUMNS = ("HeadYaw", "HeadPitch", "HeadRoll")
 EYE_COLUMNS = (

@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from avatarzoo.errors import InputError
+from avatarzoo.recipe.trackers import IMPORT_FORMATS
 from avatarzoo.spaces.native import BFM_EXPRESSION_DIM
 from avatarzoo.trackers.importers._rotations import GL_TO_CV, adnerf_euler_to_matrix, rigid
 from avatarzoo.trackers.importers._torchfile import load_torch_file, read_array
 from avatarzoo.trackers.importers.result import ImportedTracking
 
-SPACE = "bfm-79"
+SPACE = IMPORT_FORMATS["ad-nerf-bfm"].space
 FILE_NAME = "track_params.pt"
 
 

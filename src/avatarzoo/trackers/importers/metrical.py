@@ -25,12 +25,13 @@ from typing import NamedTuple
 import numpy as np
 
 from avatarzoo.errors import InputError
+from avatarzoo.recipe.trackers import IMPORT_FORMATS
 from avatarzoo.spaces.native import FLAME_PARTS
 from avatarzoo.trackers.importers._rotations import rigid
 from avatarzoo.trackers.importers._torchfile import load_torch_file, read_array
 from avatarzoo.trackers.importers.result import ImportedTracking
 
-SPACE = "flame"
+SPACE = IMPORT_FORMATS["metrical-tracker"].space
 
 
 def frame_files(path: Path) -> list[Path]:

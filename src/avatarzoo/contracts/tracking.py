@@ -86,7 +86,7 @@ class Tracking:
         """Write `tracking.safetensors` atomically (temp file + os.replace)."""
         from safetensors.numpy import save
 
-        from avatarzoo.stages.files import atomic_write_bytes
+        from avatarzoo.files import atomic_write_bytes
 
         tensors = {k: np.ascontiguousarray(v) for k, v in self.tensors().items()}
         for k, v in self.extras.items():

@@ -1,0 +1,167 @@
+"""Fitting the Gaussian renderer from the upstream outputs: inputs, the initial model,
+the fit, and the two files the runtime builds it from (renderer.safetensors +
+renderer.json). The `fit_renderer` stage (stage.py) runs `train_and_save` in one
+process or on data-parallel ranks (launch.py).
+
+Shapes: N frames, S0 crop side, S training side, D channels, Bp body points.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from avatarzoo.errors import InputError, SpaceError
+
+FORMAT_VERSION = 1
+
+
+def load_inputs(ingest: Path, track: Path) -> dict:
+    """The upstream outputs, checked (contracts/): memmaps stay on disk, tracking arrays
+    are small."""
+    from avatarzoo.contracts.ingest import IngestOutput
+    from avatarzoo.contracts.tracking import Tracking
+
+    up = IngestOutput.open(ingest)
+    tr = Tracking.load(track / "tracking.safetensors")
+    if up.masks is None:
+        raise InputError(f"fit_renderer: {ingest / 'masks.npy'} is missing (ingest stage output)")
+    if len(tr) != up.info.n_frames:
+        raise InputError(f"fit_renderer: {up.info.n_frames} frames in {ingest} but {len(tr)} tracked "
+                         f"frames in {track / 'tracking.safetensors'}")
+    return {
+        "info": up.info,
+        "frames": up.frames,
+        "masks": up.masks,
+        "background": up.background(),
+        "space": tr.space,
+        "body_names": tr.body_names,
+        **tr.tensors(),
+    }
+
+
+def _streamed_mean(frames: np.ndarray, masks: np.ndarray, idx: np.ndarray, size: int,
+                   limit: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Mean frame and median mask at `size` over ≤ `limit` evenly spaced frames of idx,
+    read one at a time."""
+    import cv2
+
+    pick = idx[np.linspace(0, len(idx) - 1, min(limit, len(idx))).astype(int)]
+    acc = np.zeros((size, size, 3), np.float64)
+    ms = []
+    for i in pick:
+        acc += cv2.resize(np.asarray(frames[i]), (size, size), interpolation=cv2.INTER_AREA)
+        ms.append(cv2.resize(np.asarray(masks[i]), (size, size), interpolation=cv2.INTER_AREA))
+    return (acc / len(pick) / 255.0).astype(np.float32), np.median(np.stack(ms), 0) / 255.0
+
+
+def build_model(d: dict, cfg, *, train_size: int, log=print):
+    """The initial `GaussianAvatar` and the `TrainData` for the inputs `d` (load_inputs)."""
+    import torch
+
+    from avatarzoo.renderers.gaussian import init as ini
+    from avatarzoo.geometry import rigid_mean
+    from avatarzoo.renderers.gaussian.model import GaussianAvatar
+    from avatarzoo.renderers.gaussian.train import TrainData
+
+    s0 = d["frames"].shape[1]
+    n_frames = len(d["frames"])
+    hold = d["info"].holdout_start
+    train_idx = np.arange(hold)
+    if len(train_idx) == 0:
+        raise InputError("fit_renderer: holdout_start is 0: no training frames")
+    ok = np.asarray(d["valid"][:hold]).astype(bool)
+    if ok.sum() >= max(1, len(ok) // 2):
+        train_idx = train_idx[ok]
+    K = d["K"].astype(np.float64)
+    pose = d["pose"].astype(np.float64)
+    expr = d["expression"].astype(np.float32)
+    ref_pose = rigid_mean(pose[train_idx])
+    body_index, body_ref = ini.reference_body(d["body"][train_idx], d["body_names"])
+    names, group = ini.channel_groups(d["space"])
+    aff = ini.group_affinity(expr[train_idx].astype(np.float64), d["landmarks"][train_idx],
+                             pose[train_idx], K, d["canonical"].astype(np.float64), group, len(names))
+    mean_frame, mask = _streamed_mean(d["frames"], d["masks"], train_idx, s0)
+    n_init = max(16, int(cfg.init_fraction * cfg.gaussians))
+    init, scal = ini.initial_gaussians(mean_frame, mask, K, ref_pose, d["canonical"].astype(np.float64),
+                                       aff, n_init, feature_dim=cfg.feature_dim, seed=cfg.seed)
+    log(f"init: {len(init['means'])} Gaussians from the person mask and tracked face; "
+        f"groups {names}; unit {scal['unit']:.4g}, torso depth {scal['torso_depth']:.4g}")
+    model = GaussianAvatar(
+        len(init["means"]), size=s0, K=torch.as_tensor(K), ref_pose=torch.as_tensor(ref_pose),
+        body_ref=torch.as_tensor(body_ref), body_index=torch.as_tensor(body_index),
+        torso_depth=scal["torso_depth"], channel_group=torch.as_tensor(group), n_groups=len(names),
+        background=torch.as_tensor(d["background"]).permute(2, 0, 1), feature_dim=cfg.feature_dim,
+        unit=scal["unit"],
+    )
+    with torch.no_grad():
+        for k, v in init.items():
+            getattr(model, k).copy_(v)
+    data = TrainData(
+        frames=d["frames"], expression=expr, pose=pose.astype(np.float32),
+        body=d["body"].astype(np.float32),
+        boxes=ini.region_boxes(d["landmarks"], train_size / s0), train_idx=train_idx,
+        size=train_size,
+    )
+    return model, data, names
+
+
+def renderer_config(model, cfg, space, body_names, groups, summary: dict) -> dict:
+    """renderer.json: the numbers the runtime needs + the resolved config + shapes."""
+    return {
+        "kind": "gaussian",
+        "format_version": FORMAT_VERSION,
+        "size": model.size,
+        "train_size": cfg.resolution or model.size,
+        "n_gaussians": model.n,
+        "feature_dim": model.feature_dim,
+        "n_groups": model.n_groups,
+        "groups": groups,
+        "unit": model.unit,
+        "torso_depth": model.torso_depth,
+        "space": json.loads(space.to_json()),
+        "body_names": body_names,
+        "config": cfg.model_dump(mode="json"),
+        "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
+        "fit": summary,
+    }
+
+
+def save(out: Path, model, config: dict) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: (v.float() if v.is_floating_point() else v).detach().contiguous().cpu()
+               for k, v in model.state_dict().items()}
+    save_file(tensors, str(out / "renderer.safetensors"), metadata={"avatarzoo.format": str(FORMAT_VERSION)})
+    (out / "renderer.json").write_text(json.dumps(config, sort_keys=True, indent=2))
+
+
+def check_inputs(d: dict, cfg) -> None:
+    if d["space"].name != cfg.space:
+        raise SpaceError(f"fit_renderer: the tracking is in space '{d['space'].name}' but the "
+                         f"renderer consumes '{cfg.space}'; set renderer.space or add a space_map")
+
+
+def train_and_save(cfg, ingest: Path, track: Path, *, out: Path, scratch: Path, device, log, progress,
+                   world=None) -> None:
+    """Build the initial model, fit it, and (rank 0 only) write the stage files."""
+    import torch
+
+    from avatarzoo.renderers.gaussian.train import fit
+
+    d = load_inputs(ingest, track)
+    check_inputs(d, cfg)
+    s0 = d["frames"].shape[1]
+    train_size = cfg.resolution or s0
+    torch.manual_seed(cfg.seed)
+    model, data, groups = build_model(d, cfg, train_size=train_size, log=log)
+    summary = fit(model, data, cfg, scratch=scratch, progress=progress, log=log,
+                  device=torch.device(device), world=world)
+    if world is None or world.is_main:
+        if world is not None:
+            summary = {**summary, "world_size": world.world_size,
+                       "global_batch": cfg.batch_size * world.world_size}
+        log(f"fit: {summary}")
+        save(out, model, renderer_config(model, cfg, d["space"], d["body_names"], groups, summary))
