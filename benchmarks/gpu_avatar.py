@@ -144,7 +144,7 @@ def main() -> None:
     from avatarzoo.recipe.models import GaussianRendererConfig
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
     from avatarzoo.renderers.gaussian.fitting import build_model, load_inputs, renderer_config, save
-    from avatarzoo.renderers.gaussian.train import FitOptions, fit
+    from avatarzoo.renderers.gaussian.train import fit
 
     t_all = time.perf_counter()
     ing, trk = prepare(args.stages, args.work, args.video)
@@ -156,12 +156,8 @@ def main() -> None:
         return GaussianRendererConfig(space=d["space"].name, gaussians=args.gaussians, steps=steps,
                                       **over)
 
-    def options(cfg) -> FitOptions:
-        return FitOptions(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                          ssim_weight=cfg.ssim_weight, region_weights=dict(cfg.region_weights),
-                          max_gaussians=cfg.gaussians, densify_every=cfg.densify_every,
-                          checkpoint_every=0, seed=cfg.seed, backend=cfg.backend,
-                          max_per_tile=cfg.max_per_tile)
+    def options(cfg: GaussianRendererConfig) -> GaussianRendererConfig:
+        return cfg.model_copy(update={"checkpoint_every": 0})
 
     # probe: step time at the cap (a throw-away model initialised at the cap), after a
     # warm-up that builds gsplat's kernels (~65-95 s on first use)

@@ -35,7 +35,7 @@ def main() -> None:
     from avatarzoo.recipe.models import GaussianRendererConfig
     from avatarzoo.renderers.gaussian import model as gm
     from avatarzoo.renderers.gaussian.fitting import build_model, load_inputs, renderer_config, save
-    from avatarzoo.renderers.gaussian.train import FitOptions, fit
+    from avatarzoo.renderers.gaussian.train import fit
 
     args.out.mkdir(parents=True, exist_ok=True)
     ing, trk = prepare(args.stages, Path("/tmp/avatar-stages"), args.video)
@@ -50,8 +50,8 @@ def main() -> None:
         gm.MATMUL33["cuda"] = form
         res = fps(argparse.Namespace(renderer_dir=str(rdir), size=d["frames"].shape[1], batch=[1, 8]))
         m, _, _ = build_model(d, cfg, train_size=d["frames"].shape[1], log=lambda s: None)
-        opts = FitOptions(steps=60, densify_every=0, checkpoint_every=0)
-        fit(m, data, FitOptions(steps=5, densify_every=0, checkpoint_every=0), log=lambda s: None, device="cuda")
+        opts = cfg.model_copy(update={"steps": 60, "densify_every": 0, "checkpoint_every": 0})
+        fit(m, data, opts.model_copy(update={"steps": 5}), log=lambda s: None, device="cuda")
         torch.cuda.synchronize()
         t0 = time.perf_counter()
         summary = fit(m, data, opts, log=lambda s: None, device="cuda")

@@ -15,7 +15,6 @@ from avatarzoo.errors import InputError, SpaceError, StageError
 from avatarzoo.evaluate.holdout import evaluate_holdout
 from avatarzoo.evaluate.report import EvalReport, format_report
 from avatarzoo.evaluate.speed import render_speed
-from avatarzoo.evaluate.stage import read_ingest
 from avatarzoo.spaces.space import ExpressionSpace
 
 
@@ -113,10 +112,3 @@ def test_render_speed_reports_positive_rates_without_judging_them():
     assert t["calls"] == 3 and t["fps"] > 0 and t["fps_uint8"] > 0
 
 
-def test_read_ingest_names_the_bad_file(tmp_path):
-    with pytest.raises(InputError, match="ingest.json"):
-        read_ingest(tmp_path)
-    (tmp_path / "ingest.json").write_text(json.dumps({"fps": 25, "n_frames": 3, "holdout_start": 2}))
-    np.save(tmp_path / "frames.npy", np.zeros((4, 8, 8, 3), np.uint8))
-    with pytest.raises(InputError, match="frames.npy"):
-        read_ingest(tmp_path)

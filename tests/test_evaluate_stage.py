@@ -13,9 +13,11 @@ import pytest
 from avatarzoo.evaluate import stage as eval_stage
 from avatarzoo.evaluate.config import EvalConfig, TimingConfig
 from avatarzoo.evaluate.report import EvalReport, format_report
-from avatarzoo.recipe.models import GaussianRendererConfig
+from avatarzoo.recipe.models import GaussianRendererConfig, ImportTrackerConfig
 from avatarzoo.renderers.gaussian import synthetic
 from avatarzoo.stages.context import StageContext
+
+CFG = GaussianRendererConfig(space="synthetic-4", gaussians=400, steps=8, densify_every=4, checkpoint_every=0)
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +26,9 @@ def upstream(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("syn")
     ingest, track = synthetic.make_recording(root, n=8, size=48, holdout=0.25, detail=0.15)
-    cfg = GaussianRendererConfig(space="synthetic-4", gaussians=400, steps=8, densify_every=4,
-                                 checkpoint_every=0)
     out = root / "fit"
     out.mkdir()
-    fit(StageContext(recipe=SimpleNamespace(renderer=cfg), recipe_dir=root,
+    fit(StageContext(recipe=SimpleNamespace(renderer=CFG), recipe_dir=root,
                      inputs={"ingest": ingest, "track": track}, out=out, scratch=root / "s",
                      log=logging.getLogger("test")))
     return {"ingest": ingest, "track": track, "fit_renderer": out}
@@ -39,7 +39,8 @@ def test_stage_writes_report_and_previews_from_real_files(upstream, tmp_path, mo
     monkeypatch.setattr(eval_stage, "EvalConfig", lambda: fast)
     out = tmp_path / "out"
     out.mkdir()
-    recipe = SimpleNamespace(id="syn-v1", tracker=SimpleNamespace(kind="import"))
+    tracker = ImportTrackerConfig(format="arkit-csv", path="x.csv", space="arkit-52")
+    recipe = SimpleNamespace(id="syn-v1", tracker=tracker, renderer=CFG)
     eval_stage.run(StageContext(recipe=recipe, recipe_dir=tmp_path, inputs=upstream, out=out,
                                 scratch=tmp_path / "scratch", log=logging.getLogger("test")))
     assert {p.name for p in out.iterdir()} == {"metrics.json", "contact_sheet.png", "holdout.mp4"}

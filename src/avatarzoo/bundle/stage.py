@@ -44,11 +44,13 @@ def _demo_tensors(ingest: Path, track: Path) -> tuple[dict[str, Any], dict[str, 
     neutral inputs `Avatar.render` falls back on."""
     import torch
 
+    from avatarzoo.contracts.ingest import IngestOutput
     from avatarzoo.contracts.tracking import Tracking
 
-    info = json.loads((ingest / "ingest.json").read_text())
+    up = IngestOutput.open(ingest)
+    info = up.info
     tr = Tracking.load(track / "tracking.safetensors")
-    start = int(info["holdout_start"])
+    start = info.holdout_start
     train = slice(0, start)
     # The neutral pose: the training frame whose translation is nearest the mean.
     t = tr.pose[train, :3, 3]
@@ -61,19 +63,15 @@ def _demo_tensors(ingest: Path, track: Path) -> tuple[dict[str, Any], dict[str, 
         "demo.pose": torch.from_numpy(tr.pose[start:].astype(np.float32)),
         "demo.body": torch.from_numpy(tr.body[start:].astype(np.float32)),
     }
-    audio_info = info.get("audio")
-    if audio_info and (ingest / "audio.npy").is_file():
-        audio = np.load(ingest / "audio.npy", mmap_mode="r")
-        sr = int(audio_info["sample_rate"])
-        t0 = float(tr.time[start]) - float(tr.time[0]) - float(audio_info.get("offset", 0.0))
-        a = int(round(max(t0, 0.0) * sr))
-        tensors["demo.audio"] = torch.from_numpy(np.array(audio[a:], dtype=np.float32))
+    audio = up.audio()
+    if audio is not None:
+        tensors["demo.audio"] = torch.from_numpy(np.array(audio[up.audio_at(start):], dtype=np.float32))
     extra = {
-        "fps": float(info["fps"]),
-        "n_frames": int(info["n_frames"]),
-        "size": int(info["size"]),
+        "fps": info.fps,
+        "n_frames": info.n_frames,
+        "size": info.size,
         "holdout_start": start,
-        "audio_sample_rate": int(audio_info["sample_rate"]) if audio_info else None,
+        "audio_sample_rate": info.audio.sample_rate if info.audio else None,
         "body_names": tr.body_names,
         "space": tr.space,
     }

@@ -14,69 +14,35 @@ Reads `ingest` (frames.npy, ingest.json), `track` (tracking.safetensors) and
 
 from __future__ import annotations
 
-import json
 from functools import partial
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from avatarzoo.errors import InputError
 from avatarzoo.evaluate.config import EvalConfig
 from avatarzoo.evaluate.holdout import OUTPUTS, TrackFn, evaluate_holdout
 from avatarzoo.evaluate.report import format_report
 from avatarzoo.stages.context import StageContext
 
 
-def read_ingest(directory: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """The frames memmap [N, S, S, 3] and ingest.json of an ingest output directory."""
-    meta_path = directory / "ingest.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-        holdout_start, n = int(meta["holdout_start"]), int(meta["n_frames"])
-        float(meta["fps"])
-    except FileNotFoundError:
-        raise InputError(f"{meta_path}: missing; rebuild the ingest stage") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise InputError(f"{meta_path}: expected fps, n_frames, holdout_start ({e!r})") from None
-    frames_path = directory / "frames.npy"
-    try:
-        frames = np.load(frames_path, mmap_mode="r")
-    except (FileNotFoundError, ValueError) as e:
-        raise InputError(f"{frames_path}: cannot be read as a .npy array ({e})") from None
-    if frames.ndim != 4 or frames.shape[0] != n or frames.shape[3] != 3 or frames.dtype != np.uint8:
-        raise InputError(
-            f"{frames_path}: expected uint8 [{n}, S, S, 3] (n_frames from ingest.json),"
-            f" got {frames.dtype} {frames.shape}"
-        )
-    if not 0 <= holdout_start <= n:
-        raise InputError(f"{meta_path}: holdout_start {holdout_start} outside 0..{n}")
-    return frames, meta
-
-
 def retracker(ctx: StageContext) -> TrackFn | None:
-    """The built-in tracker bound to the recipe's tracker config, or None when the ground
-    truth came from an imported tracker (its channels can't be re-tracked here)."""
-    cfg = ctx.recipe.tracker
-    if getattr(cfg, "kind", None) != "mediapipe":
+    """The tracker kind's re-tracking function bound to the recipe's tracker config, or
+    None when the kind has none (an imported tracker's channels can't be re-tracked)."""
+    kind = ctx.recipe.tracker.registered
+    if kind.module("retrack") is None:
         return None
-    from avatarzoo.trackers.mediapipe import track_frames
-
-    return partial(track_frames, config=cfg)
+    return partial(kind.load("retrack"), config=ctx.recipe.tracker)
 
 
 def run(ctx: StageContext) -> None:
-    from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
+    from avatarzoo.contracts.ingest import IngestOutput
     from avatarzoo.contracts.tracking import Tracking
 
-    frames, meta = read_ingest(ctx.inputs["ingest"])
+    ingest = IngestOutput.open(ctx.inputs["ingest"])
     tracking_path = ctx.inputs["track"] / "tracking.safetensors"
     tracking = Tracking.load(tracking_path)
-    renderer = GaussianRenderer.from_dir(ctx.inputs["fit_renderer"], ctx.device)
+    renderer = ctx.recipe.renderer.registered.load("runtime").from_dir(ctx.inputs["fit_renderer"], ctx.device)
     report = evaluate_holdout(
-        frames=frames,
-        holdout_start=int(meta["holdout_start"]),
-        fps=float(meta["fps"]),
+        frames=ingest.frames,
+        holdout_start=ingest.info.holdout_start,
+        fps=ingest.info.fps,
         tracking=tracking,
         renderer=renderer,
         track=retracker(ctx),

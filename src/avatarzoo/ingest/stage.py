@@ -104,7 +104,7 @@ def ingest_recording(
     from avatarzoo.ingest.crop import ExtentMeter, choose_crop, crop_resize
     from avatarzoo.ingest.plate import background_plate
     from avatarzoo.ingest.video import check_complete, iter_frames, probe
-    from avatarzoo.files import atomic_write_json
+    from avatarzoo.contracts.ingest import IngestInfo
 
     video = Path(video)
     out = Path(out)
@@ -199,19 +199,13 @@ def ingest_recording(
         audio_meta = {"sample_rate": SAMPLE_RATE, "offset": sound.offset,
                       "samples": int(sound.samples.shape[0]),
                       "file": (audio or video).name}
-    meta = {
-        "fps": fps,
-        "n_frames": n,
-        "size": size,
-        "holdout_start": holdout_start(n, recording.holdout),
-        "crop_box": list(map(int, box)),
-        "crop_frame": recording.crop.frame,
-        "source": info.to_json(),
-        "audio": audio_meta,
-        "background_inpainted": holes,
-    }
-    atomic_write_json(out / "ingest.json", meta)
-    return meta
+    meta = IngestInfo(
+        fps=fps, n_frames=n, size=size, holdout_start=holdout_start(n, recording.holdout),
+        crop_box=tuple(map(int, box)), crop_frame=recording.crop.frame, source=info.to_json(),
+        audio=audio_meta, background_inpainted=holes,
+    )
+    meta.write(out)
+    return meta.model_dump(mode="json")
 
 
 def _expected_frames(duration: float | None, recording: "RecordingConfig") -> int:

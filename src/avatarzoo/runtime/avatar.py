@@ -24,13 +24,14 @@ class Avatar:
     def __init__(self, bundle: Bundle, *, device: str = "cpu"):
         import torch
 
-        from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
+        from avatarzoo.kinds import get_kind
 
         self.bundle = bundle
         self.device = torch.device(device)
         self.space = ExpressionSpace.from_json(bundle.metadata["avatarzoo.space"])
         self.fps = float(bundle.metadata["avatarzoo.fps"])
-        self.renderer = GaussianRenderer.from_tensors(
+        renderer = get_kind("renderer", bundle.metadata["avatarzoo.renderer"]).load("runtime")
+        self.renderer = renderer.from_tensors(
             bundle.tensors("renderer."), bundle.config["renderer"], device=str(self.device)
         )
         self._t = {k: v.to(self.device) for k, v in bundle.tensors().items()

@@ -24,11 +24,12 @@ import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avatarzoo.errors import StageError
 from avatarzoo.files import file_sha256
-from avatarzoo.stages.code import code_version
+from avatarzoo.stages.code import PACKAGE_ROOT, code_version
 
 if TYPE_CHECKING:
     from avatarzoo.kinds import KindConfig
@@ -165,8 +166,10 @@ class PlannedStage:
         return self.spec.name
 
 
-def plan_stages(lr: "LoadedRecipe", world_size: int = 1) -> list[PlannedStage]:
-    """The stages of `lr` in run order with their keys (no stage is run).
+def plan_stages(lr: "LoadedRecipe", world_size: int = 1, *, code_root: Path = PACKAGE_ROOT
+                ) -> list[PlannedStage]:
+    """The stages of `lr` in run order with their keys (no stage is run). `code_root`
+    is the package source the code versions are read from (a copy, in tests).
 
     `world_size` > 1: the data-parallel stages train on that many ranks, a global batch
     of batch_size × world_size, which changes their result: it joins their config (so
@@ -186,7 +189,7 @@ def plan_stages(lr: "LoadedRecipe", world_size: int = 1) -> list[PlannedStage]:
         implemented = spec.implemented(lr.recipe)
         material = {
             "stage": name,
-            "code": code_version(spec.code_roots(lr.recipe)) if implemented else "not written",
+            "code": code_version(spec.code_roots(lr.recipe), code_root) if implemented else "not written",
             "config": config,
             "inputs": inputs,
         }
