@@ -72,9 +72,21 @@ def test_truncated_and_missing_files(tmp_path):
 
 
 def test_rewrite_replaces_atomically(tmp_path):
-    make(tmp_path)
-    path = make(tmp_path)  # same target again
-    assert read_bundle(path).id == "tester-v1"
+    """A rewrite that fails half-way (here: an extra file that cannot be copied, after the
+    model and config were written) leaves the old bundle as it was and no temp dir; one
+    that succeeds replaces every file together."""
+    path = make(tmp_path)
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    with pytest.raises(FileNotFoundError):
+        write_bundle(path, tensors={"renderer.means": torch.zeros(5, 3)},
+                     metadata={"avatarzoo.id": "tester-v1"}, config={"id": "tester-v1"}, card="new",
+                     extra_files={"preview.png": tmp_path / "missing.png"})
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]
+    write_bundle(path, tensors={"renderer.means": torch.zeros(5, 3)},
+                 metadata={"avatarzoo.id": "tester-v1"}, config={"id": "tester-v1"}, card="new")
+    b = read_bundle(path)
+    assert b.card == "new" and b.tensors("renderer.")["means"].shape == (5, 3)
     assert [p.name for p in tmp_path.iterdir()] == ["b"]
 
 

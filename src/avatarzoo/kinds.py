@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 FAMILIES = ("tracker", "renderer", "audio_driver", "audio_features")
 ENTRY_POINT_GROUP = "avatarzoo.plugins"
+# where the built-in kinds' configs are defined (imported by load_plugins, by name)
+BUILTIN_MODULES = ("avatarzoo.recipe.models",)
 
 
 @dataclass(frozen=True)
@@ -146,14 +148,18 @@ _plugins_loaded = False
 
 
 def load_plugins() -> None:
-    """Import every module named in the `avatarzoo.plugins` entry-point group (once).
-    A plugin that fails to import is an error naming it, never silently skipped."""
+    """Import the built-in kinds' configs and every module named in the
+    `avatarzoo.plugins` entry-point group (once). A plugin that fails to import is an
+    error naming it, never silently skipped. A plugin module may import avatarzoo.kinds
+    and avatarzoo.recipe.base, not avatarzoo.recipe.models (which imports it)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
     from importlib.metadata import entry_points
 
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()

@@ -44,7 +44,8 @@ class StageContext:
     def progress(
         self, iterable: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it"
     ) -> Iterator[T]:
-        """Iterate with a progress bar (count, rate, ETA) on stderr."""
-        from tqdm.auto import tqdm
+        """Iterate with progress (count, rate, ETA): a bar on a terminal, else a line in
+        the stage's log every 10% or 30 s (avatarzoo.progress)."""
+        from avatarzoo.progress import progress
 
-        yield from tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
+        yield from progress(iterable, total=total, desc=desc, unit=unit, emit=self.log.info)

@@ -36,12 +36,6 @@ def _launch_env():
                 os.environ[k] = v
 
 
-def _bar(iterable, *, total=None, desc="", unit="it"):
-    from tqdm.auto import tqdm
-
-    yield from tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
-
-
 def _worker(rank: int, world_size: int, device: str, init_method: str, cfg, ingest: Path,
             track: Path, out: Path, scratch: Path, messages) -> None:
     import torch
@@ -53,8 +47,12 @@ def _worker(rank: int, world_size: int, device: str, init_method: str, cfg, inge
         torch.set_num_threads(1)
     world = init_world(rank, world_size, device=device, init_method=init_method)
     try:
-        if world.is_main:
-            log, progress = messages.put, _bar
+        if world.is_main:  # rank 0's lines reach ctx.log (and the stage's log.txt) through the queue
+            from functools import partial
+
+            from avatarzoo.progress import progress as bar
+
+            log, progress = messages.put, partial(bar, emit=messages.put)
         else:
             log, progress = (lambda msg: None), (lambda it, **kw: it)
         train_and_save(cfg, ingest, track, out=out, scratch=scratch, device=world.device, log=log,
