@@ -110,6 +110,7 @@ def register(kind: Kind) -> Kind:
     """Add `kind`; a second kind of the same family and name is an error."""
     if kind.family not in FAMILIES:
         raise ValueError(f"unknown kind family '{kind.family}'; families: {', '.join(FAMILIES)}")
+    load_plugins()  # the built-ins first, so that a clash is found whoever comes second
     key = (kind.family, kind.name)
     old = _KINDS.get(key)
     if old is not None and old.config is not kind.config:
