@@ -183,7 +183,7 @@ def read_manifest(manifest_path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _plain_file(path: Path, links_within: Path | None) -> Path:
+def plain_file(path: Path, links_within: Path | None) -> Path:
     """`path` if it is a regular file; a symbolic link only when `links_within` is given
     and the link resolves to a regular file inside it (the Hub cache's blob store)."""
     if path.is_symlink():
@@ -285,14 +285,14 @@ def read_bundle(directory: Path | str, *, verify: bool = True, links_within: Pat
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.exists() and not manifest_path.is_symlink():
         raise BundleError(f"{manifest_path}: missing; this is not a complete avatarzoo bundle")
-    manifest = read_manifest(_plain_file(manifest_path, links_within))
+    manifest = read_manifest(plain_file(manifest_path, links_within))
     files = manifest["files"]
     # the manifest names the bundle's files; the directory holds nothing else
     for entry in sorted(directory.iterdir()):
         if entry.name == MANIFEST_FILE or entry.name in files:
             continue
         if entry.name in IGNORED_FILES:
-            _plain_file(entry, links_within)
+            plain_file(entry, links_within)
             continue
         kind = "directory" if entry.is_dir() and not entry.is_symlink() else "file"
         raise BundleError(f"{entry}: unexpected {kind} in the bundle (manifest.json does not list it);"
@@ -302,7 +302,7 @@ def read_bundle(directory: Path | str, *, verify: bool = True, links_within: Pat
         path = directory / name
         if not path.exists() and not path.is_symlink():
             raise BundleError(f"{path}: missing from the bundle (listed in manifest.json)")
-        real = _plain_file(path, links_within)
+        real = plain_file(path, links_within)
         size = real.stat().st_size
         if size != entry["size"]:
             raise BundleError(
