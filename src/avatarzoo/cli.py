@@ -233,6 +233,34 @@ def list_(cache_dir: Path | None, zoo_dir: Path | None) -> None:
 
 
 @main.command()
+@click.argument("id_or_dir")
+@click.option("--repo", required=True, help="The Hub repo to publish to, 'user/name' (created if needed).")
+@click.option("--private", is_flag=True, help="Create the repo private (ignored when it exists).")
+@click.option("--revision", "branch", default=None, help="Commit to this branch (created from main if missing).")
+@cache_option
+@zoo_option
+@friendly
+def push(id_or_dir: str, repo: str, private: bool, branch: str | None, cache_dir: Path | None,
+         zoo_dir: Path | None) -> None:
+    """Publish avatar ID_OR_DIR (local store id or bundle directory) to the Hub: one commit,
+    tag v{version}, then record it in zoo/catalog.yaml and cards/ID.md."""
+    from avatarzoo.bundle.io import read_bundle
+    from avatarzoo.hub.push import push as push_bundle
+    from avatarzoo.runtime.resolve import locate
+
+    loc = locate(id_or_dir, store=_store(cache_dir))
+    if loc.path is None:
+        from avatarzoo.errors import NotFoundError
+
+        raise NotFoundError(f"'{id_or_dir}' is not in the local store nor a bundle directory; push"
+                             " publishes a bundle built here (`avatarzoo build RECIPE`)")
+    entry, catalog = push_bundle(read_bundle(loc.path), repo=repo, private=private, branch=branch,
+                                 zoo=zoo_dir)
+    click.echo(f"pushed {entry.id} → {entry.repo}@{entry.tag} (revision {entry.revision})")
+    click.echo(f"recorded in {catalog}; card {catalog.parent.parent / entry.card}")
+
+
+@main.command()
 @click.argument("name")
 @zoo_option
 @friendly
