@@ -519,3 +519,19 @@ def test_malformed_hub_names_are_refused(bad):
 def test_cli_help_lists_push_and_pull():
     out = cli("--help").output
     assert "push" in out and "pull" in out
+
+
+def test_pull_of_an_id_that_is_not_catalogued_says_so(hub, bundle):
+    publish(hub, bundle, "alice/pullid")
+    result = cli("pull", "syn-v2")
+    assert result.exit_code == 2
+    assert "'syn-v2' is not in the zoo catalog" in result.output and "(did you mean 'syn-v1'?)" in result.output
+
+
+def test_list_reports_a_broken_local_bundle_and_goes_on(hub, bundle):
+    publish(hub, bundle, "alice/broken")
+    (hub.store.path("syn-v1") / "evil.pkl").write_bytes(b"x")
+    result = cli("list")
+    assert result.exit_code == 0
+    assert "syn-v1                   local     broken: " in result.output and "evil.pkl: unexpected file" in result.output
+    assert "syn-v1                   catalog   alice/broken@v1" in result.output

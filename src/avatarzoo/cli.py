@@ -209,6 +209,7 @@ def _catalog(zoo_dir):
 def list_(cache_dir: Path | None, zoo_dir: Path | None) -> None:
     """List the avatars in the local bundle store and in the zoo catalog (cached or not)."""
     from avatarzoo.bundle.io import read_bundle
+    from avatarzoo.errors import BundleError
     from avatarzoo.hub.catalog import read_catalog
 
     store = _store(cache_dir)
@@ -219,7 +220,11 @@ def list_(cache_dir: Path | None, zoo_dir: Path | None) -> None:
         click.echo(f"no avatars in {store.root} nor in the zoo catalog {path or '(none)'}"
                    " (build one with `avatarzoo build RECIPE`)")
     for avatar_id in ids:
-        b = read_bundle(store.path(avatar_id), verify=False)
+        try:
+            b = read_bundle(store.path(avatar_id), verify=False)
+        except BundleError as e:
+            click.echo(f"{avatar_id:<24} local     broken: {e}")
+            continue
         click.echo(f"{avatar_id:<24} local     {b.metadata.get('avatarzoo.renderer', '?'):<10}"
                    f" {b.metadata.get('avatarzoo.size', '?')}px  {store.path(avatar_id)}")
     if catalog.avatars:
@@ -272,7 +277,14 @@ def pull(name: str, zoo_dir: Path | None) -> None:
     from avatarzoo.hub.pull import pull as pull_bundle
     from avatarzoo.runtime.resolve import ID_PATTERN
 
-    entry = read_catalog(_catalog(zoo_dir)).get(name) if ID_PATTERN.match(name) else None
+    path = _catalog(zoo_dir)
+    catalog = read_catalog(path)
+    entry = catalog.get(name) if ID_PATTERN.match(name) else None
+    if ID_PATTERN.match(name) and entry is None:
+        from avatarzoo.errors import NotFoundError, did_you_mean
+
+        raise NotFoundError(f"'{name}' is not in the zoo catalog {path or '(none)'}"
+                            f"{did_you_mean(name, catalog.ids)}; pull a Hub repo as 'user/name@v1'")
     hub = None if entry is not None else parse_hub_name(name, bare=True)
     bundle = pull_bundle(hub, entry=entry)
     repo = entry.repo if entry is not None else hub.repo

@@ -32,7 +32,7 @@ class HubName:
         return self.revision is not None and bool(COMMIT.match(self.revision))
 
 
-def _check_repo(repo: str, text: str) -> str:
+def check_repo(repo: str, text: str) -> str:
     if (not _REPO.match(repo) or "--" in repo or ".." in repo or len(repo) > 96
             or repo.endswith((".git", "."))):
         raise NotFoundError(f"'{text}': '{repo}' is not a Hub repo id; expected 'user/name'"
@@ -40,7 +40,7 @@ def _check_repo(repo: str, text: str) -> str:
     return repo
 
 
-def _check_revision(rev: str, text: str) -> str:
+def check_revision(rev: str, text: str) -> str:
     if not _REV.match(rev) or ".." in rev or rev.endswith("/"):
         raise NotFoundError(f"'{text}': '{rev}' is not a revision; expected a tag such as v2,"
                             " a branch or a 40-hex commit")
@@ -62,11 +62,11 @@ def parse_hub_name(text: str, *, revision: str | None = None, bare: bool = False
     if not (text.startswith(PREFIX) or bare or "@" in body):
         raise NotFoundError(f"'{text}' has no 'hf-hub:' prefix; write 'hf-hub:{text}' for the Hub repo")
     repo, at, rev = body.partition("@")
-    _check_repo(repo, text)
+    check_repo(repo, text)
     if at:
-        _check_revision(rev, text)
+        check_revision(rev, text)
     if revision is not None:
-        _check_revision(revision, text)
+        check_revision(revision, text)
         if at and rev != revision:
             raise NotFoundError(f"'{text}' names revision '{rev}' but revision='{revision}' was given;"
                                 " give one of them")

@@ -29,7 +29,7 @@ from avatarzoo.catalog import CatalogEntry
 from avatarzoo.errors import CatalogError, HubError
 from avatarzoo.hub.catalog import CATALOG, read_catalog, record, zoo_root
 from avatarzoo.hub.env import HubEnv, hub_env
-from avatarzoo.hub.names import _check_repo, _check_revision
+from avatarzoo.hub.names import check_repo, check_revision
 
 _ID = re.compile(r"^(?P<avatar>[a-z0-9][a-z0-9-]*)-v(?P<version>[0-9]+)$")
 
@@ -77,9 +77,9 @@ def push(bundle: Bundle, *, repo: str, private: bool = False, branch: str | None
     from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
     env = env or hub_env()
-    _check_repo(repo, repo)
+    check_repo(repo, repo)
     if branch is not None:
-        _check_revision(branch, branch)
+        check_revision(branch, branch)
     if env.offline:
         raise HubError("HF_HUB_OFFLINE=1 is set: pushing needs the Hub; unset HF_HUB_OFFLINE")
     m = _ID.match(bundle.id)
