@@ -376,6 +376,8 @@ def test_pull_command_and_hub_names(hub, bundle):
         assert avatarzoo.load(name, **kw).id == "syn-v1"
     result = cli("pull", "syn-v1")  # a catalogued id: its pinned revision
     assert result.exit_code == 0 and entry.revision in result.output
+    snapshot = result.output.strip().splitlines()[-1].strip()  # the directory pull prints loads too
+    assert avatarzoo.load(snapshot).id == "syn-v1"
     result = cli("show", "hf-hub:alice/names@v1")
     assert result.exit_code == 0 and "psnr_full" in result.output
     with pytest.raises(NotFoundError, match=r"names revision 'v1' but revision='v2' was given"):

@@ -86,13 +86,23 @@ def locate(name: str | Path, *, revision: str | None = None, store: BundleStore 
                         " name like 'hf-hub:user/name@v2'")
 
 
+def _hub_blobs(path: Path) -> Path | None:
+    """For a snapshot directory of the Hub cache (`models--u--r/snapshots/<commit>`, as
+    `avatarzoo pull` prints), that repo's blob store: its files are links into it."""
+    real = path.resolve()
+    blobs = real.parent.parent / "blobs"
+    if real.parent.name == "snapshots" and real.parent.parent.name.startswith("models--") and blobs.is_dir():
+        return blobs
+    return None
+
+
 def open_bundle(name: str | Path, *, revision: str | None = None, verify: bool = True,
                 store: BundleStore | None = None) -> Bundle:
     """The bundle `name` stands for, checked (see `read_bundle`); a bundle from the Hub is
     always verified against its manifest and, for a catalogued id, against the catalog."""
     loc = locate(name, revision=revision, store=store)
     if loc.path is not None:
-        return read_bundle(loc.path, verify=verify)
+        return read_bundle(loc.path, verify=verify, links_within=_hub_blobs(loc.path))
     from avatarzoo.hub.pull import pull
 
     return pull(loc.hub, entry=loc.entry)
