@@ -40,10 +40,6 @@ def test_the_whiteboard_names_only_files_that_exist():
             assert (ROOT / p).exists(), f"part {name}: {p} does not exist"
 
 
-import pytest  # noqa: E402
-
-
-@pytest.mark.xfail(strict=True, reason="runtime/resolve.py still imports stages/cache.py for the bundle store")
 def test_no_never_of_the_whiteboard_is_broken():
     board = json.loads(WHITEBOARD.read_text())
     parts = {name: part["is"] for name, part in board["parts"].items()}

@@ -20,11 +20,18 @@ __version__ = "0.1.0"
 __all__ = ["AvatarZooError", "__version__", "load"]
 
 
-def load(name, *, device: str = "cpu", verify: bool = True) -> "Avatar":
-    """Load an avatar: an id like "demo-v1" (local bundle store) or a bundle directory.
+def load(name, *, revision: str | None = None, device: str = "cpu", verify: bool = True) -> "Avatar":
+    """Load an avatar by name, the same way on every machine:
 
-    Every file is checked against the bundle's manifest; nothing is unpickled.
+    - a bundle directory;
+    - an id like "demo-v1": the local bundle store, then the zoo catalog
+      (`zoo/catalog.yaml`: Hub repo + pinned revision) through the Hugging Face cache,
+      downloading from the Hub only when it is not cached;
+    - a Hub name, "hf-hub:user/repo@v2" (or `revision="v2"`).
+
+    Every file is checked against the bundle's manifest (and a catalogued one against the
+    catalog's sha256); nothing is unpickled. With HF_HUB_OFFLINE=1 nothing is requested.
     """
     from avatarzoo.runtime.avatar import load as _load
 
-    return _load(name, device=device, verify=verify)
+    return _load(name, revision=revision, device=device, verify=verify)

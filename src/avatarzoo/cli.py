@@ -184,22 +184,112 @@ def schema(out: Path, check: bool) -> None:
         click.echo(f"wrote {p}")
 
 
+zoo_option = click.option(
+    "--zoo", "zoo_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="The zoo root holding zoo/catalog.yaml and cards/ (default: $AVATARZOO_ZOO or this checkout).",
+)
+
+
+def _store(cache_dir):
+    from avatarzoo.bundle.store import BundleStore
+
+    return BundleStore.open(cache_dir)
+
+
+def _catalog(zoo_dir):
+    from avatarzoo.hub.catalog import CATALOG, catalog_path
+
+    return Path(zoo_dir) / CATALOG if zoo_dir is not None else catalog_path()
+
+
 @main.command(name="list")
 @cache_option
+@zoo_option
 @friendly
-def list_(cache_dir: Path | None) -> None:
-    """List the avatars in the local bundle store."""
+def list_(cache_dir: Path | None, zoo_dir: Path | None) -> None:
+    """List the avatars in the local bundle store and in the zoo catalog (cached or not)."""
     from avatarzoo.bundle.io import read_bundle
-    from avatarzoo.runtime.resolve import local_ids
+    from avatarzoo.errors import BundleError
+    from avatarzoo.hub.catalog import read_catalog
 
-    cache = _cache(cache_dir)
-    ids = local_ids(cache)
-    if not ids:
-        click.echo(f"no avatars in {cache.root / 'bundles'} (build one with `avatarzoo build RECIPE`)")
+    store = _store(cache_dir)
+    path = _catalog(zoo_dir)
+    catalog = read_catalog(path)
+    ids = store.ids()
+    if not ids and not catalog.avatars:
+        click.echo(f"no avatars in {store.root} nor in the zoo catalog {path or '(none)'}"
+                   " (build one with `avatarzoo build RECIPE`)")
     for avatar_id in ids:
-        b = read_bundle(cache.bundle_dir(avatar_id), verify=False)
-        click.echo(f"{avatar_id:<24} {b.metadata.get('avatarzoo.renderer', '?'):<10}"
-                   f" {b.metadata.get('avatarzoo.size', '?')}px  {cache.bundle_dir(avatar_id)}")
+        try:
+            b = read_bundle(store.path(avatar_id), verify=False)
+        except BundleError as e:
+            click.echo(f"{avatar_id:<24} local     broken: {e}")
+            continue
+        click.echo(f"{avatar_id:<24} local     {b.metadata.get('avatarzoo.renderer', '?'):<10}"
+                   f" {b.metadata.get('avatarzoo.size', '?')}px  {store.path(avatar_id)}")
+    if catalog.avatars:
+        from avatarzoo.hub.pull import cached_snapshot
+
+        for e in catalog.avatars:
+            where = cached_snapshot(e.repo, e.revision)
+            state = f"cached  {where}" if where else f"not cached (`avatarzoo pull {e.id}`)"
+            click.echo(f"{e.id:<24} catalog   {e.repo}@{e.tag} ({e.revision[:12]}, {e.size / 1e6:.1f} MB,"
+                       f" {e.license})  {state}")
+
+
+@main.command()
+@click.argument("id_or_dir")
+@click.option("--repo", required=True, help="The Hub repo to publish to, 'user/name' (created if needed).")
+@click.option("--private", is_flag=True, help="Create the repo private (ignored when it exists).")
+@click.option("--revision", "branch", default=None, help="Commit to this branch (created from main if missing).")
+@cache_option
+@zoo_option
+@friendly
+def push(id_or_dir: str, repo: str, private: bool, branch: str | None, cache_dir: Path | None,
+         zoo_dir: Path | None) -> None:
+    """Publish avatar ID_OR_DIR (local store id or bundle directory) to the Hub: one commit,
+    tag v{version}, then record it in zoo/catalog.yaml and cards/ID.md."""
+    from avatarzoo.bundle.io import read_bundle
+    from avatarzoo.hub.push import push as push_bundle
+    from avatarzoo.runtime.resolve import locate
+
+    loc = locate(id_or_dir, store=_store(cache_dir))
+    if loc.path is None:
+        from avatarzoo.errors import NotFoundError
+
+        raise NotFoundError(f"'{id_or_dir}' is not in the local store nor a bundle directory; push"
+                             " publishes a bundle built here (`avatarzoo build RECIPE`)")
+    entry, catalog = push_bundle(read_bundle(loc.path), repo=repo, private=private, branch=branch,
+                                 zoo=zoo_dir)
+    click.echo(f"pushed {entry.id} → {entry.repo}@{entry.tag} (revision {entry.revision})")
+    click.echo(f"recorded in {catalog}; card {catalog.parent.parent / entry.card}")
+
+
+@main.command()
+@click.argument("name")
+@zoo_option
+@friendly
+def pull(name: str, zoo_dir: Path | None) -> None:
+    """Download avatar NAME into the Hugging Face cache and verify it: 'user/name@v2',
+    'hf-hub:user/name@v2', or a catalogued id (its pinned revision)."""
+    from avatarzoo.hub.catalog import read_catalog
+    from avatarzoo.hub.names import parse_hub_name
+    from avatarzoo.hub.pull import pull as pull_bundle
+    from avatarzoo.runtime.resolve import ID_PATTERN
+
+    path = _catalog(zoo_dir)
+    catalog = read_catalog(path)
+    entry = catalog.get(name) if ID_PATTERN.match(name) else None
+    if ID_PATTERN.match(name) and entry is None:
+        from avatarzoo.errors import NotFoundError, did_you_mean
+
+        raise NotFoundError(f"'{name}' is not in the zoo catalog {path or '(none)'}"
+                            f"{did_you_mean(name, catalog.ids)}; pull a Hub repo as 'user/name@v1'")
+    hub = None if entry is not None else parse_hub_name(name, bare=True)
+    bundle = pull_bundle(hub, entry=entry)
+    repo = entry.repo if entry is not None else hub.repo
+    click.echo(f"{bundle.id}: {repo} revision {bundle.path.name}, verified")
+    click.echo(f"  {bundle.path}")
 
 
 @main.command()
@@ -207,12 +297,11 @@ def list_(cache_dir: Path | None) -> None:
 @cache_option
 @friendly
 def show(name: str, cache_dir: Path | None) -> None:
-    """Summarise avatar NAME (id or bundle directory): card, metrics, sizes."""
+    """Summarise avatar NAME (id, bundle directory or hf-hub:user/name@v2): card, metrics, sizes."""
     from avatarzoo.bundle.card import read_front_matter
-    from avatarzoo.bundle.io import read_bundle
-    from avatarzoo.runtime.resolve import resolve_bundle
+    from avatarzoo.runtime.resolve import open_bundle
 
-    b = read_bundle(resolve_bundle(name, cache=_cache(cache_dir)))
+    b = open_bundle(name, store=_store(cache_dir))
     front = read_front_matter(b.card)
     click.echo(f"{b.id}  ({b.path})")
     click.echo(f"  license: {front.get('license')}   space: {json.loads(b.metadata['avatarzoo.space'])['name']}"
@@ -234,10 +323,9 @@ def show(name: str, cache_dir: Path | None) -> None:
 def render(name: str, out: Path, device: str, cache_dir: Path | None) -> None:
     """Render avatar NAME re-enacting its held-out frames (with their audio) into OUT."""
     from avatarzoo.runtime.avatar import Avatar
-    from avatarzoo.bundle.io import read_bundle
-    from avatarzoo.runtime.resolve import resolve_bundle
+    from avatarzoo.runtime.resolve import open_bundle
 
-    avatar = Avatar(read_bundle(resolve_bundle(name, cache=_cache(cache_dir))), device=device)
+    avatar = Avatar(open_bundle(name, store=_store(cache_dir)), device=device)
     path = avatar.replay(out)
     click.echo(f"wrote {path}")
 
@@ -262,10 +350,9 @@ def track(video: Path, out: Path, fps: float, size: int) -> None:
 @friendly
 def eval_(name: str, cache_dir: Path | None) -> None:
     """Print the held-out evaluation of avatar NAME (from its bundle)."""
-    from avatarzoo.bundle.io import read_bundle
-    from avatarzoo.runtime.resolve import resolve_bundle
+    from avatarzoo.runtime.resolve import open_bundle
 
-    b = read_bundle(resolve_bundle(name, cache=_cache(cache_dir)))
+    b = open_bundle(name, store=_store(cache_dir))
     metrics = b.config.get("metrics") or {}
     if not metrics:
         raise AvatarZooError(f"{b.id}: the bundle holds no evaluation (the evaluate stage did not run)")

@@ -38,6 +38,14 @@ class NotFoundError(AvatarZooError):
     """A name (avatar id, kind, space) that resolves to nothing."""
 
 
+class CatalogError(AvatarZooError):
+    """A zoo catalog (zoo/catalog.yaml) that cannot be read, parsed or validated."""
+
+
+class HubError(AvatarZooError):
+    """The Hugging Face Hub (or the HF_ENDPOINT server) refused or could not be reached."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

@@ -100,8 +100,12 @@ class Avatar:
         raise AvatarZooError("speech-driven rendering is not implemented in this avatarzoo version")
 
 
-def load(name: str | Path, *, device: str = "cpu", verify: bool = True) -> Avatar:
-    """Load an avatar by id ("roman-v2", from the local bundle store) or bundle directory."""
-    from avatarzoo.runtime.resolve import resolve_bundle
+def load(name: str | Path, *, revision: str | None = None, device: str = "cpu",
+         verify: bool = True) -> Avatar:
+    """Load an avatar: a bundle directory, an id ("roman-v2": the local bundle store, then
+    the zoo catalog's pinned Hub revision) or a Hub name ("hf-hub:user/roman@v2";
+    `revision` stands for the `@REV`). `verify=False` skips the sha256 of a local bundle's
+    files; a bundle from the Hub is always verified."""
+    from avatarzoo.runtime.resolve import open_bundle
 
-    return Avatar(read_bundle(resolve_bundle(name), verify=verify), device=device)
+    return Avatar(open_bundle(name, revision=revision, verify=verify), device=device)

@@ -21,14 +21,12 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from avatarzoo.bundle.store import BundleStore, cache_root
+
 
 def default_cache_root() -> Path:
-    env = os.environ.get("AVATARZOO_CACHE")
-    if env:
-        return Path(env).expanduser()
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HOME).expanduser() / "avatarzoo"
+    """`$AVATARZOO_CACHE`, else `$HF_HOME/avatarzoo` (one definition, in the bundle store)."""
+    return cache_root()
 
 
 @dataclass(frozen=True)
@@ -75,5 +73,10 @@ class StageCache:
         shutil.rmtree(self.scratch(stage, key), ignore_errors=True)
         return final
 
+    @property
+    def bundles(self) -> BundleStore:
+        """The local bundle store under this cache (avatarzoo.bundle.store)."""
+        return BundleStore(self.root / "bundles")
+
     def bundle_dir(self, avatar_id: str) -> Path:
-        return self.root / "bundles" / avatar_id
+        return self.bundles.path(avatar_id)
