@@ -13,16 +13,27 @@ from pathlib import Path
 import numpy as np
 
 
+def _audio_blocks(audio, step: int = 1024):
+    """Blocks of ≤ `step` float32 samples in [-1, 1] from an array [T] or an iterable of
+    arrays (streamed audio is never joined into one array)."""
+    parts = [audio] if isinstance(audio, np.ndarray) else audio
+    for part in parts:
+        samples = np.clip(np.asarray(part, dtype=np.float32).reshape(-1), -1, 1)
+        for start in range(0, len(samples), step):
+            yield np.ascontiguousarray(samples[start:start + step])
+
+
 def write_video(
     path: Path | str,
     frames: Iterable[np.ndarray],
     *,
     fps: float,
-    audio: np.ndarray | None = None,
+    audio: np.ndarray | Iterable[np.ndarray] | None = None,
     sample_rate: int = 16000,
     crf: int = 18,
 ) -> Path:
-    """Encode `frames` (and `audio`) into `path` (written to a temp name, then renamed)."""
+    """Encode `frames` (and `audio`: samples [T], or chunks of them) into `path`
+    (written to a temp name, then renamed)."""
     import av
 
     path = Path(path)
@@ -51,13 +62,12 @@ def write_video(
             for packet in video.encode():
                 container.mux(packet)
             if astream is not None:
-                samples = np.clip(np.asarray(audio, dtype=np.float32), -1, 1)
-                step = 1024
-                for start in range(0, len(samples), step):
-                    chunk = samples[start:start + step][None, :]
-                    aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+                pts = 0
+                for samples in _audio_blocks(audio):
+                    aframe = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
                     aframe.sample_rate = sample_rate
-                    aframe.pts = start
+                    aframe.pts = pts
+                    pts += len(samples)
                     for packet in astream.encode(aframe):
                         container.mux(packet)
                 for packet in astream.encode():

@@ -89,9 +89,11 @@ def run(ctx: StageContext) -> None:
     renderer_config = json.loads((rdir / "renderer.json").read_text())
     demo, info = _demo_tensors(ctx.inputs["ingest"], ctx.inputs["track"])
     tensors.update(demo)
+    driver_config = None
     if "fit_audio_driver" in ctx.inputs:
         adir = ctx.inputs["fit_audio_driver"]
         tensors.update({f"audio_driver.{k}": v for k, v in load_file(adir / "audio_driver.safetensors").items()})
+        driver_config = json.loads((adir / "audio_driver.json").read_text())
 
     metrics: dict[str, Any] = {}
     extra_files: dict[str, Path] = {}
@@ -111,6 +113,7 @@ def run(ctx: StageContext) -> None:
         "id": r.id,
         "recipe": r.model_dump(mode="json"),
         "renderer": renderer_config,
+        **({"audio_driver": driver_config} if driver_config is not None else {}),
         "tracking": {"body_names": info["body_names"], "fps": info["fps"],
                      "holdout_start": info["holdout_start"], "n_frames": info["n_frames"]},
         "audio": {"sample_rate": info["audio_sample_rate"]},

@@ -50,13 +50,36 @@ class HubertFeatures(_SelfSupervised, family="audio_features", parts={
 AudioFeatures = config_union("audio_features")
 
 
-class TransformerDriverConfig(KindConfig, family="audio_driver", parts={
+class TcnDriverConfig(KindConfig, family="audio_driver", parts={
     "stage": "avatarzoo.drivers.stage:run",
     "runtime": "avatarzoo.drivers.runtime:AudioDriver",
 }):
-    """Speech → expression codes."""
+    """Speech → the whole face: a causal temporal convolution net (mouth, jaw, lips,
+    cheeks, brows from speech, with a fixed lookahead so that it streams) and the
+    recording's own blinks, gaze and head motion re-sequenced (drivers/life.py)."""
 
-    kind: Literal["transformer"] = "transformer"
+    kind: Literal["tcn"] = "tcn"
     space: str = Field("face-64", description="The expression space it produces.")
     features: AudioFeatures = LogMelFeatures()
-    steps: int = Field(2000, ge=1)
+    lookahead_ms: int = Field(
+        60, ge=0, le=400, description="Future speech each output may hear: the latency the model adds.")
+    hidden: int = Field(128, ge=8, le=1024)
+    layers: int = Field(6, ge=1, le=10, description="Blocks with dilations 1, 2, ... 2^(layers-1) (kernel 3).")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    steps: int = Field(1500, ge=1, description="Optimizer steps.")
+    batch_size: int = Field(16, ge=1, description="Windows of `window_s` per step.")
+    window_s: float = Field(3.0, gt=0.5, le=30, description="Seconds of speech per training window.")
+    lr: float = Field(2e-3, gt=0)
+    validation: float = Field(
+        0.15, ge=0, lt=0.5,
+        description="Last fraction of the training frames kept for early stopping and amplitude"
+        " calibration (never the held-out frames).")
+    prior: Literal["builtin", "none"] = Field(
+        "builtin", description="Start from the person-independent prior shipped with avatarzoo"
+        " (when one exists for these features and space), or from scratch.")
+    align: bool = Field(True, description="Estimate the recording's audio/video offset and train on aligned pairs.")
+    offset_ms: float | None = Field(
+        None, ge=-1000, le=1000,
+        description="A known audio/video offset (positive: the mouth leads the sound); overrides the estimate.")
+    seed: int = 0
+    checkpoint_every: int = Field(250, ge=0, description="Steps between resume checkpoints; 0: never.")

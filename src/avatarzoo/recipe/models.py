@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from avatarzoo.kinds import config_union
 from avatarzoo.recipe.base import NAME_PATTERN, Strict, relative_posix
 from avatarzoo.recipe.drivers import (  # noqa: F401  (registers the built-in kinds; re-exported)
-    AudioFeatures, HubertFeatures, LogMelFeatures, PhoneFeatures, TransformerDriverConfig, Wav2Vec2Features,
+    AudioFeatures, HubertFeatures, LogMelFeatures, PhoneFeatures, TcnDriverConfig, Wav2Vec2Features,
 )
 from avatarzoo.recipe.renderers import GaussianRendererConfig
 from avatarzoo.recipe.trackers import (  # noqa: F401

@@ -36,6 +36,7 @@ class Avatar:
         )
         self._t = {k: v.to(self.device) for k, v in bundle.tensors().items()
                    if k.startswith(("tracking.", "demo."))}
+        self._driver = None
 
     @property
     def id(self) -> str:
@@ -91,13 +92,47 @@ class Avatar:
         return write_video(out, frames(), fps=self.fps,
                            audio=None if audio is None else audio.cpu().numpy(), sample_rate=sr)
 
-    def speak(self, audio, out=None):
-        if not any(k.startswith("audio_driver.") for k in self.bundle.tensors()):
-            raise AvatarZooError(
-                f"{self.id} has no audio driver: its recipe has no `audio_driver` section or the"
-                " driver stage is not built; render from expressions with `avatar.render(...)`"
-            )
-        raise AvatarZooError("speech-driven rendering is not implemented in this avatarzoo version")
+    # --- speech (runtime/speech.py) ----------------------------------------------
+
+    @property
+    def driver(self):
+        """The bundle's audio driver (`drivers.runtime.AudioDriver`); an error if it has none."""
+        if self._driver is None:
+            from avatarzoo.runtime.speech import driver_of
+
+            self._driver = driver_of(self, str(self.device))
+        return self._driver
+
+    @property
+    def latency_s(self) -> float:
+        """How much audio after a frame's own time the driver waits for before it emits it."""
+        return self.driver.latency_s
+
+    def drive(self, audio, *, seed: int = 0):
+        """Audio (a file path, or float32 samples [T] at 16 kHz) -> `Motion`: expression
+        [n, D], head pose [n, 4, 4], body [n, Bp, 2], time [n] and speech activity [n],
+        one frame per 1 / fps s of audio."""
+        from avatarzoo.runtime.speech import as_samples
+
+        return self.driver.drive(as_samples(audio), seed=seed)
+
+    def expressions_from_audio(self, audio, *, seed: int = 0) -> np.ndarray:
+        """[n, D] expression codes at the bundle's fps for `audio` (path or samples)."""
+        return self.drive(audio, seed=seed).expression
+
+    def speak(self, audio, out: Path | str, *, seed: int = 0, batch: int = 8) -> Path:
+        """The avatar saying `audio` (path or samples), written to the video `out` with the
+        audio muxed in and in sync."""
+        from avatarzoo.runtime.speech import speak
+
+        return speak(self, audio, out, seed=seed, batch=batch)
+
+    def stream(self, audio_chunks, *, seed: int = 0, batch: int = 8):
+        """Frames (`runtime.speech.Frame`: image, time, the audio it goes with) as float32
+        16 kHz audio chunks of any size arrive; see runtime/stream.py for paced, live use."""
+        from avatarzoo.runtime.speech import stream_frames
+
+        return stream_frames(self, audio_chunks, seed=seed, batch=batch)
 
 
 def load(name: str | Path, *, revision: str | None = None, device: str = "cpu",

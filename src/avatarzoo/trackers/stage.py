@@ -147,6 +147,7 @@ def follow_torso(tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *, h
 
 def summarize(tracking: Tracking, *, holdout_start: int, size: int) -> dict:
     """Numbers a person checks first: missing faces, body sway (crop px), blink rate."""
+    from avatarzoo.signals import peaks
     from avatarzoo.trackers.mediapipe import missing_ranges
 
     body = tracking.body.astype(np.float64)
@@ -170,15 +171,3 @@ def summarize(tracking: Tracking, *, holdout_start: int, size: int) -> dict:
         blink = tracking.expression[:, [sp.channel("blink_left"), sp.channel("blink_right")]].mean(axis=1)
         summary["blinks_s"] = [round(float(tracking.time[p]), 2) for p in peaks(blink, height=0.35, distance=5)]
     return summary
-
-
-def peaks(x: np.ndarray, *, height: float, distance: int) -> list[int]:
-    """Indices of local maxima of `x` [N] at least `height` high and `distance` apart
-    (the higher one wins), like scipy.signal.find_peaks without importing scipy."""
-    cand = [i for i in range(len(x)) if x[i] >= height
-            and (i == 0 or x[i] >= x[i - 1]) and (i == len(x) - 1 or x[i] > x[i + 1])]
-    kept: list[int] = []
-    for i in sorted(cand, key=lambda i: -x[i]):
-        if all(abs(i - j) >= distance for j in kept):
-            kept.append(i)
-    return sorted(kept)

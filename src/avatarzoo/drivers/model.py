@@ -1,0 +1,125 @@
+"""`SpeechToFace`: a causal temporal convolution network from speech features to
+expression codes, with a fixed lookahead, so that it streams.
+
+Time runs on the feature grid (100 frames/s, drivers/features/base.py): feature frame j
+is known once the audio up to (j + 1) × 10 ms has arrived. The net is causal on that
+grid (its output at j reads frames ≤ j) and predicts the expression at frame j − L:
+L = `lookahead` frames of future speech per output, the latency the model adds.
+
+Two ways to run it, the same function:
+- `forward(x)` over whole sequences (training, offline inference): dilated causal
+  convolutions, the reference;
+- `StreamState` + `step(x_j)`: one feature frame at a time, each layer keeping the
+  last (kernel − 1) × dilation inputs it needs (WaveNet-style fast generation), O(1)
+  per frame instead of O(receptive field). Tests hold it equal to `forward`.
+
+Shapes: B batch, T feature frames, F feature dim, H hidden, D expression dim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class NetShape:
+    """What the tensors of a saved net need to be rebuilt (stored in audio_driver.json)."""
+
+    features: int  # F
+    hidden: int  # H
+    layers: int  # residual blocks, dilations 1, 2, 4, ... 2^(layers - 1)
+    kernel: int
+    outputs: int  # D
+    lookahead: int  # L feature frames
+
+    @property
+    def receptive_field(self) -> int:
+        """Feature frames one output depends on (the current one included)."""
+        return 1 + (self.kernel - 1) * sum(2 ** i for i in range(self.layers))
+
+
+class CausalBlock(nn.Module):
+    """x + W2 · GELU(dilated causal conv(LayerNorm(x)))."""
+
+    def __init__(self, hidden: int, kernel: int, dilation: int, dropout: float):
+        super().__init__()
+        self.kernel, self.dilation = kernel, dilation
+        self.norm = nn.LayerNorm(hidden)
+        self.conv = nn.Conv1d(hidden, hidden, kernel, dilation=dilation)
+        self.mix = nn.Linear(hidden, hidden)
+        self.drop = nn.Dropout(dropout)
+
+    @property
+    def history(self) -> int:
+        """Past inputs (frames) the convolution reads besides the current one."""
+        return (self.kernel - 1) * self.dilation
+
+    def forward(self, x: Tensor) -> Tensor:  # [B, T, H] -> [B, T, H]
+        h = self.norm(x).transpose(1, 2)  # [B, H, T]
+        h = self.conv(F.pad(h, (self.history, 0)))  # causal: pad the past only
+        return x + self.drop(self.mix(F.gelu(h.transpose(1, 2))))
+
+    def step(self, x: Tensor, past: Tensor) -> tuple[Tensor, Tensor]:
+        """One frame: x [B, H], past [B, history, H] normalised inputs -> (out [B, H], new past)."""
+        h = self.norm(x)
+        window = torch.cat([past, h[:, None]], dim=1)  # [B, history + 1, H]
+        taps = window[:, :: self.dilation]  # [B, kernel, H], oldest first
+        y = torch.einsum("bkh,ohk->bo", taps, self.conv.weight) + self.conv.bias
+        return x + self.mix(F.gelu(y)), window[:, 1:]
+
+
+class SpeechToFace(nn.Module):
+    """Speech features [B, T, F] -> expression codes [B, T, D] in the space's units.
+
+    Inputs are standardised with the training features' statistics and outputs
+    de-standardised with the training targets' (buffers, saved with the weights)."""
+
+    def __init__(self, shape: NetShape, dropout: float = 0.1):
+        super().__init__()
+        self.shape = shape
+        self.register_buffer("in_mean", torch.zeros(shape.features))
+        self.register_buffer("in_std", torch.ones(shape.features))
+        self.register_buffer("out_mean", torch.zeros(shape.outputs))
+        self.register_buffer("out_std", torch.ones(shape.outputs))
+        self.proj = nn.Linear(shape.features, shape.hidden)
+        self.blocks = nn.ModuleList(
+            CausalBlock(shape.hidden, shape.kernel, 2 ** i, dropout) for i in range(shape.layers))
+        self.norm = nn.LayerNorm(shape.hidden)
+        self.head = nn.Linear(shape.hidden, shape.outputs)
+
+    def hidden(self, features: Tensor) -> Tensor:
+        """[B, T, F] -> [B, T, H]: the trunk (what a prior shares with its adaptations)."""
+        if features.ndim != 3 or features.shape[-1] != self.shape.features:
+            raise ValueError(f"features: expected [B, T, {self.shape.features}], got {tuple(features.shape)}")
+        x = self.proj((features - self.in_mean) / self.in_std)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def forward(self, features: Tensor) -> Tensor:
+        """[B, T, F] -> [B, T, D]; output j is the expression at feature frame j − L."""
+        return self.head(self.hidden(features)) * self.out_std + self.out_mean
+
+    # --- streaming ------------------------------------------------------------------
+
+    def start(self, batch: int = 1) -> list[Tensor]:
+        """The per-layer past of a fresh stream: zeros, as `forward` pads the past of a
+        sequence (one [B, history, H] tensor per block)."""
+        p = next(self.parameters())
+        return [torch.zeros(batch, b.history, self.shape.hidden, dtype=p.dtype, device=p.device)
+                for b in self.blocks]
+
+    @torch.no_grad()
+    def step(self, feature: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """One feature frame [B, F] -> (output [B, D], new state). Equal to `forward`'s
+        output at the same frame, given the state of all frames before it."""
+        x = self.proj((feature - self.in_mean) / self.in_std)
+        new = []
+        for block, past in zip(self.blocks, state):
+            x, past = block.step(x, past)
+            new.append(past)
+        return self.head(self.norm(x)) * self.out_std + self.out_mean, new

@@ -1,0 +1,232 @@
+"""`AudioDriver`: speech in, the whole face and head motion out, offline or streamed.
+
+Per video frame k (time k / fps on the audio's clock):
+- the speech channels (mouth, jaw, lips, cheeks, brows, residual) come from the net's
+  output at the frame's position on the feature grid (pipeline.video_positions),
+  each scaled around its mean by its calibrated gain, and blended towards the
+  recording's closed-mouth code as speech activity falls (silence gate: a closed,
+  still mouth in silence, whatever the net makes of digital silence);
+- the life channels (eyes, gaze), the head pose and the body come from the
+  recording's own re-sequenced motion (life.py), the motion scaled by activity.
+
+Offline (`drive`) and streamed (`stream().push`) give the same frames for the same audio
+and seed: every stage is a causal recursion with explicit state. A frame is emitted once
+the audio up to its time + the lookahead (and the 25 ms analysis window) has arrived.
+
+Shapes: T samples (16 kHz), J feature frames (100/s), n video frames, D expression dim,
+Bp body points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avatarzoo.drivers.life import LifeModel, LifeStream
+from avatarzoo.drivers.model import NetShape, SpeechToFace
+from avatarzoo.drivers.pipeline import HOP, RATE, SAMPLE_RATE, Activity, EnergyStream, LevelNorm
+from avatarzoo.errors import BundleError
+from avatarzoo.spaces.space import ExpressionSpace
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Motion:
+    """What drives the renderer for n frames: expression [n, D], head pose [n, 4, 4],
+    body points [n, Bp, 2], the time of each frame on the audio's clock [n] (s), and the
+    speech activity [n] in [0, 1]."""
+
+    expression: np.ndarray
+    pose: np.ndarray
+    body: np.ndarray
+    time: np.ndarray
+    activity: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    @staticmethod
+    def concat(parts: list["Motion"]) -> "Motion":
+        if not parts:
+            raise ValueError("Motion.concat: nothing to join")
+        return Motion(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                        ("expression", "pose", "body", "time", "activity")))
+
+
+class AudioDriver:
+    """A trained driver (from `audio_driver.safetensors` + `audio_driver.json`, or the
+    same tensors inside a bundle under `audio_driver.`)."""
+
+    def __init__(self, net: SpeechToFace, config: dict, *, gain: np.ndarray, silence: np.ndarray,
+                 life: LifeModel, extractor, level_mean: np.ndarray):
+        self.net = net.eval().requires_grad_(False)
+        self.config = config
+        self.space = ExpressionSpace.model_validate(config["space"])
+        self.fps = float(config["fps"])
+        self.speech_channels = np.asarray(config["speech_channels"], np.int64)
+        self.gain = gain.astype(np.float32)
+        self.silence = silence.astype(np.float32)  # [D] the closed-mouth code
+        self.life = life
+        self.extractor = extractor
+        self.level_dims = tuple(config["level_dims"])
+        self.level_mean = level_mean
+        self.lookahead = net.shape.lookahead
+
+    @property
+    def latency_s(self) -> float:
+        """Audio a frame waits for after its own time: the lookahead, the extractor's own
+        lookahead and one hop (its frame completes at the end of its hop)."""
+        return (self.lookahead + getattr(self.extractor, "lookahead", 0) + 1) / RATE
+
+    # --- construction ---------------------------------------------------------------
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], config: dict, device: str = "cpu") -> "AudioDriver":
+        from avatarzoo.kinds import get_kind
+
+        if config.get("format_version") != FORMAT_VERSION:
+            raise BundleError(f"audio driver format {config.get('format_version')!r}; this avatarzoo reads "
+                              f"{FORMAT_VERSION} (rebuild the fit_audio_driver stage)")
+        try:
+            shape = NetShape(**config["net"])
+            net = SpeechToFace(shape, dropout=0.0)
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+            life = LifeModel.from_arrays({k[5:]: v.numpy() for k, v in tensors.items() if k.startswith("life.")},
+                                         fps=float(config["fps"]))
+            features = config["features"]
+            kind = get_kind("audio_features", features["kind"])
+            extractor = kind.load("extractor").from_config(kind.config.model_validate(features))
+            return cls(net.to(device), config, gain=tensors["gain"].numpy(), silence=tensors["silence"].numpy(),
+                       life=life, extractor=extractor, level_mean=tensors["level_mean"].numpy())
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise BundleError(f"audio driver tensors do not fit its config ({type(e).__name__}: {e})") from None
+
+    @classmethod
+    def from_dir(cls, path: str | Path, device: str = "cpu") -> "AudioDriver":
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        for f in ("audio_driver.safetensors", "audio_driver.json"):
+            if not (path / f).is_file():
+                raise BundleError(f"{path / f} is missing (fit_audio_driver stage output)")
+        return cls.from_tensors(load_file(str(path / "audio_driver.safetensors")),
+                                json.loads((path / "audio_driver.json").read_text()), device)
+
+    # --- driving --------------------------------------------------------------------
+
+    def frames_for(self, n_samples: int) -> int:
+        """Video frames that `n_samples` of audio span (the last one may be partial)."""
+        return int(math.ceil(n_samples / SAMPLE_RATE * self.fps - 1e-9))
+
+    def drive(self, audio: np.ndarray, *, seed: int = 0) -> Motion:
+        """The motion for all of `audio` [T] (16 kHz mono float): one frame per
+        1 / fps s of audio, frame k at time k / fps."""
+        stream = self.stream(seed=seed)
+        head = stream.push(audio)
+        return Motion.concat([head, stream.flush()])
+
+    def stream(self, *, seed: int = 0) -> "DriverStream":
+        return DriverStream(self, seed)
+
+
+class DriverStream:
+    """Incremental `AudioDriver.drive`: push audio chunks, get the frames they complete."""
+
+    def __init__(self, driver: AudioDriver, seed: int):
+        self.d = driver
+        self.features = driver.extractor.stream()
+        self.energy = EnergyStream()
+        self.activity = Activity()
+        self.level = LevelNorm(driver.level_dims, driver.level_mean) if driver.level_dims else None
+        self.state = driver.net.start(1)
+        self.life: LifeStream = driver.life.stream(seed)
+        self._energies = np.zeros(0)  # frame energies waiting for their feature frame
+        self._out = np.zeros((0, len(driver.speech_channels)), np.float32)  # net outputs, from frame `_base`
+        self._act = np.zeros(0, np.float32)
+        self._base = 0  # feature-frame index of _out[0]
+        self.samples = 0  # audio samples pushed
+        self.emitted = 0  # video frames emitted
+        self._end: int | None = None  # video frames in all, once flushed
+
+    def push(self, audio: np.ndarray) -> Motion:
+        """audio [t] -> the frames that became final (possibly none)."""
+        if self._end is not None:
+            raise ValueError("this stream was flushed; start a new one with driver.stream()")
+        a = np.asarray(audio, np.float32).reshape(-1)
+        self.samples += len(a)
+        return self._advance(self.features.push(a), self.energy.push(a))
+
+    def flush(self) -> Motion:
+        """End of audio: the remaining frames (the lookahead heard as silence)."""
+        pad = np.zeros(HOP * (self.d.lookahead + getattr(self.d.extractor, "lookahead", 0) + 3), np.float32)
+        head = self._advance(self.features.push(pad), self.energy.push(pad))
+        self._end = self.d.frames_for(self.samples)
+        tail = self._advance(self.features.flush(), np.zeros(0))
+        return Motion.concat([head, tail])
+
+    def _advance(self, feats: np.ndarray, energy: np.ndarray) -> Motion:
+        """Run the new feature frames through activity, level norm and the net, then
+        emit the video frames whose two neighbouring outputs now exist (all remaining
+        frames once flushed)."""
+        d = self.d
+        self._energies = np.concatenate([self._energies, energy])
+        if len(self._energies) < len(feats):  # an extractor's final flush may pad a hop
+            self._energies = np.concatenate([self._energies, np.full(len(feats) - len(self._energies), -100.0)])
+        n = len(feats)
+        energy, self._energies = self._energies[:n], self._energies[n:]
+        act = self.activity(energy) if n else np.zeros(0, np.float32)
+        if self.level is not None and n:
+            feats = self.level(feats, act)
+        outs = []
+        with torch.no_grad():
+            for j in range(n):
+                y, self.state = d.net.step(torch.from_numpy(np.ascontiguousarray(feats[j], np.float32))[None],
+                                           self.state)
+                outs.append(y[0].numpy())
+        if outs:
+            self._out = np.concatenate([self._out, np.stack(outs)])
+            self._act = np.concatenate([self._act, act])
+        have = self._base + len(self._out)  # feature frames computed so far
+        positions = []
+        while True:
+            k = self.emitted + len(positions)
+            if self._end is not None and k >= self._end:
+                break
+            pos = (k / d.fps) * RATE - 1 + d.lookahead  # pipeline.video_positions
+            if self._end is None and math.floor(pos) + 2 > have:
+                break  # wait for more audio
+            positions.append(pos)
+        return self._frames(np.asarray(positions, np.float64))
+
+    def _frames(self, positions: np.ndarray) -> Motion:
+        d = self.d
+        n = len(positions)
+        k0, self.emitted = self.emitted, self.emitted + n
+        p = np.clip(positions - self._base, 0, max(len(self._out) - 1, 0))
+        lo = np.floor(p).astype(int)
+        hi = np.minimum(lo + 1, max(len(self._out) - 1, 0))
+        w = (p - lo)[:, None]
+        if len(self._out):
+            speech = (1 - w) * self._out[lo] + w * self._out[hi]  # [n, S]
+            act = ((1 - w[:, 0]) * self._act[lo] + w[:, 0] * self._act[hi]).astype(np.float32)
+        else:
+            speech = np.zeros((n, len(d.speech_channels)), np.float32)
+            act = np.zeros(n, np.float32)
+        mean = d.net.out_mean.numpy()
+        speech = mean + d.gain * (speech - mean)
+        gate = act[:, None]
+        expr = np.tile(d.silence, (n, 1))
+        expr[:, d.speech_channels] = gate * speech + (1 - gate) * d.silence[d.speech_channels]
+        life = self.life.take(n, act)
+        expr[:, list(d.life.channels)] = life.expression
+        # drop the feature frames no later video frame reads
+        nxt = (self.emitted / d.fps) * RATE - 1 + d.lookahead
+        drop = min(len(self._out), max(0, int(math.floor(nxt)) - self._base))
+        self._out, self._act, self._base = self._out[drop:], self._act[drop:], self._base + drop
+        return Motion(expr.astype(np.float32), life.pose, life.body, (k0 + np.arange(n)) / d.fps, act)
