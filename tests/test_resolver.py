@@ -107,7 +107,7 @@ def test_killed_mid_stage_resumes_to_the_same_result(doubles, recipe_file, tmp_p
 
 
 def test_missing_stage_is_reported_not_faked(doubles, recipe_file, cache):
-    text = RECIPE + "audio_driver: {kind: transformer, space: arkit-52}\n"
+    text = RECIPE + "audio_driver: {kind: tcn, space: arkit-52}\n"
     lr = load_recipe(recipe_file(text))
     assert statuses(lr, cache)["fit_audio_driver"] == "not implemented"
     lines = []

@@ -163,4 +163,5 @@ class LifeStream:
             self._more()
         rows, self._buffer = self._buffer[:n], self._buffer[n:]
         c = self.model.expression.shape[1]
-        return self.model.compose(rows[:, :c], rows[:, c:c + 6], rows[:, c + 6:].reshape(n, -1, 2), activity)
+        body = rows[:, c + 6:].reshape((n,) + self.model.body_mean.shape)
+        return self.model.compose(rows[:, :c], rows[:, c:c + 6], body, activity)

@@ -9,9 +9,10 @@ L = `lookahead` frames of future speech per output, the latency the model adds.
 Two ways to run it, the same function:
 - `forward(x)` over whole sequences (training, offline inference): dilated causal
   convolutions, the reference;
-- `StreamState` + `step(x_j)`: one feature frame at a time, each layer keeping the
-  last (kernel − 1) × dilation inputs it needs (WaveNet-style fast generation), O(1)
-  per frame instead of O(receptive field). Tests hold it equal to `forward`.
+- `start()` + `step(x)`: the next few feature frames at a time, each layer keeping the
+  last (kernel − 1) × dilation inputs it needs (WaveNet-style fast generation): the
+  cost of a chunk is its own frames, not the receptive field. Tests hold it equal to
+  `forward`.
 
 Shapes: B batch, T feature frames, F feature dim, H hidden, D expression dim.
 """
@@ -64,12 +65,13 @@ class CausalBlock(nn.Module):
         return x + self.drop(self.mix(F.gelu(h.transpose(1, 2))))
 
     def step(self, x: Tensor, past: Tensor) -> tuple[Tensor, Tensor]:
-        """One frame: x [B, H], past [B, history, H] normalised inputs -> (out [B, H], new past)."""
+        """n new frames: x [B, n, H], past [B, history, H] (the normalised inputs before
+        them) -> (out [B, n, H], the new past). The convolution runs over past + new
+        frames without padding, so its n outputs are exactly `forward`'s there."""
         h = self.norm(x)
-        window = torch.cat([past, h[:, None]], dim=1)  # [B, history + 1, H]
-        taps = window[:, :: self.dilation]  # [B, kernel, H], oldest first
-        y = torch.einsum("bkh,ohk->bo", taps, self.conv.weight) + self.conv.bias
-        return x + self.mix(F.gelu(y)), window[:, 1:]
+        window = torch.cat([past, h], dim=1)  # [B, history + n, H]
+        y = self.conv(window.transpose(1, 2)).transpose(1, 2)  # [B, n, H]
+        return x + self.mix(F.gelu(y)), window[:, window.shape[1] - self.history:]
 
 
 class SpeechToFace(nn.Module):
@@ -114,10 +116,12 @@ class SpeechToFace(nn.Module):
                 for b in self.blocks]
 
     @torch.no_grad()
-    def step(self, feature: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        """One feature frame [B, F] -> (output [B, D], new state). Equal to `forward`'s
-        output at the same frame, given the state of all frames before it."""
-        x = self.proj((feature - self.in_mean) / self.in_std)
+    def step(self, features: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """The next n feature frames [B, n, F] -> (outputs [B, n, D], new state). Equal to
+        `forward`'s outputs at the same frames, given the state of all frames before."""
+        if features.ndim != 3 or features.shape[-1] != self.shape.features:
+            raise ValueError(f"features: expected [B, n, {self.shape.features}], got {tuple(features.shape)}")
+        x = self.proj((features - self.in_mean) / self.in_std)
         new = []
         for block, past in zip(self.blocks, state):
             x, past = block.step(x, past)

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-HOP = 160  # samples per feature frame: 100 frames/s
-WINDOW = 400  # 25 ms analysis window, ending at the end of its hop
-RATE = SAMPLE_RATE / HOP
+from avatarzoo.drivers.features.base import FRAME_RATE, HOP, SAMPLE_RATE  # noqa: F401 (re-exported)
+
+WINDOW = 400  # 25 ms energy window, ending at the end of its hop (as the log-mel's)
+RATE = float(FRAME_RATE)
 
 
 def _window_db(buf: np.ndarray, n: int) -> np.ndarray:

@@ -183,14 +183,9 @@ class DriverStream:
         act = self.activity(energy) if n else np.zeros(0, np.float32)
         if self.level is not None and n:
             feats = self.level(feats, act)
-        outs = []
-        with torch.no_grad():
-            for j in range(n):
-                y, self.state = d.net.step(torch.from_numpy(np.ascontiguousarray(feats[j], np.float32))[None],
-                                           self.state)
-                outs.append(y[0].numpy())
-        if outs:
-            self._out = np.concatenate([self._out, np.stack(outs)])
+        if n:
+            y, self.state = d.net.step(torch.from_numpy(np.ascontiguousarray(feats, np.float32))[None], self.state)
+            self._out = np.concatenate([self._out, y[0].numpy()])
             self._act = np.concatenate([self._act, act])
         have = self._base + len(self._out)  # feature frames computed so far
         positions = []

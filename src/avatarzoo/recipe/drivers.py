@@ -63,12 +63,13 @@ class TcnDriverConfig(KindConfig, family="audio_driver", parts={
     features: AudioFeatures = LogMelFeatures()
     lookahead_ms: int = Field(
         60, ge=0, le=400, description="Future speech each output may hear: the latency the model adds.")
-    hidden: int = Field(128, ge=8, le=1024)
-    layers: int = Field(6, ge=1, le=10, description="Blocks with dilations 1, 2, ... 2^(layers-1) (kernel 3).")
-    dropout: float = Field(0.1, ge=0, lt=1)
-    steps: int = Field(1500, ge=1, description="Optimizer steps.")
-    batch_size: int = Field(16, ge=1, description="Windows of `window_s` per step.")
-    window_s: float = Field(3.0, gt=0.5, le=30, description="Seconds of speech per training window.")
+    hidden: int = Field(64, ge=8, le=1024)
+    layers: int = Field(5, ge=1, le=10, description="Blocks with dilations 1, 2, ... 2^(layers-1) (kernel 3).")
+    dropout: float = Field(0.3, ge=0, lt=1)
+    steps: int = Field(
+        800, ge=1, description="Optimizer steps from scratch; a quarter of them adapt the prior.")
+    batch_size: int = Field(8, ge=1, description="Windows of `window_s` per step.")
+    window_s: float = Field(2.5, gt=0.5, le=30, description="Seconds of speech per training window.")
     lr: float = Field(2e-3, gt=0)
     validation: float = Field(
         0.15, ge=0, lt=0.5,

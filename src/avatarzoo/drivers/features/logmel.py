@@ -90,6 +90,9 @@ class LogMel(Extractor):
         self.prosody = bool(prosody)
         self.dim = self.n_mels + (3 if self.prosody else 0)
         self.context = PITCH_WIN if self.prosody else WIN
+        # the dims a gain on the input shifts by a constant (log-mel bands, log energy):
+        # the driver normalises their level (drivers/pipeline.LevelNorm)
+        self.level_dims = tuple(range(self.n_mels + (1 if self.prosody else 0)))
 
     @classmethod
     def from_config(cls, cfg) -> "LogMel":
