@@ -62,7 +62,7 @@ class Activity:
 
     A running speech level follows the loud frames (jumps up, decays `decay_db_s`); a
     frame is speech when it is within `range_db` of that level and above
-    `floor_db`; activity is that decision smoothed (attack 30 ms, release 200 ms)."""
+    `floor_db`; activity is that decision smoothed (attack 30 ms, release 120 ms)."""
 
     floor_db: float = -55.0
     range_db: float = 22.0
@@ -74,7 +74,7 @@ class Activity:
         """[J] energies -> [J] activity in [0, 1]; advances the state."""
         out = np.empty(len(energy_db), np.float32)
         decay = self.decay_db_s / RATE
-        up, down = 1 - np.exp(-1 / (0.03 * RATE)), 1 - np.exp(-1 / (0.2 * RATE))
+        up, down = 1 - np.exp(-1 / (0.03 * RATE)), 1 - np.exp(-1 / (0.12 * RATE))
         level, value = self.level, self.value
         for i, e in enumerate(energy_db):
             level = max(e, level - decay, self.floor_db + self.range_db)

@@ -1,0 +1,73 @@
+"""The driver's net: causal with a fixed lookahead, and its streaming path is its
+whole-sequence path (chunks of any size), in float64 to the last bits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from avatarzoo.drivers.model import NetShape, SpeechToFace
+
+SHAPE = NetShape(features=7, hidden=16, layers=4, kernel=3, outputs=5, lookahead=3)
+
+
+def _net(seed=0) -> SpeechToFace:
+    torch.manual_seed(seed)
+    net = SpeechToFace(SHAPE, dropout=0.0).double().eval()
+    with torch.no_grad():
+        net.in_mean.normal_()
+        net.in_std.uniform_(0.5, 2)
+        net.out_mean.normal_()
+        net.out_std.uniform_(0.5, 2)
+    return net
+
+
+def test_receptive_field_counts_every_dilation():
+    assert SHAPE.receptive_field == 1 + 2 * (1 + 2 + 4 + 8)
+
+
+def test_output_j_reads_frames_up_to_j_only():
+    net = _net()
+    x = torch.randn(1, 60, 7, dtype=torch.float64)
+    y = net(x)
+    x2 = x.clone()
+    x2[0, 40:] += torch.randn(20, 7, dtype=torch.float64)  # change the future of frame 39
+    y2 = net(x2)
+    assert torch.equal(y[0, :40], y2[0, :40])
+    assert not torch.allclose(y[0, 40:], y2[0, 40:])
+    x3 = x.clone()
+    x3[0, 39 - SHAPE.receptive_field] += 1.0  # just outside frame 39's receptive field
+    assert torch.equal(net(x3)[0, 39], y[0, 39])
+    x3[0, 40 - SHAPE.receptive_field] += 1.0  # its first frame
+    assert not torch.equal(net(x3)[0, 39], y[0, 39])
+
+
+@pytest.mark.parametrize("chunks", [[1] * 50, [4] * 12 + [2], [7, 1, 30, 12], [50]])
+def test_streaming_in_chunks_equals_the_whole_sequence(chunks):
+    net = _net(1)
+    x = torch.randn(2, sum(chunks), 7, dtype=torch.float64)
+    whole = net(x)
+    state, parts, i = net.start(2), [], 0
+    for n in chunks:
+        y, state = net.step(x[:, i:i + n], state)
+        parts.append(y)
+        i += n
+    # float64: the two paths sum the same products in other orders, ~1e-15 apart
+    assert torch.allclose(torch.cat(parts, 1), whole, rtol=0, atol=1e-12)
+
+
+def test_bad_shapes_are_named():
+    net = _net()
+    with pytest.raises(ValueError, match=r"features: expected \[B, T, 7\]"):
+        net(torch.zeros(1, 10, 6, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"features: expected \[B, n, 7\]"):
+        net.step(torch.zeros(1, 7, dtype=torch.float64), net.start(1))
+
+
+def test_dropout_is_off_at_inference():
+    torch.manual_seed(0)
+    net = SpeechToFace(SHAPE, dropout=0.5).eval()
+    x = torch.randn(1, 30, 7)
+    assert torch.equal(net(x), net(x))
+    np.testing.assert_equal(net.shape.lookahead, 3)
