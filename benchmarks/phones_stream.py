@@ -1,6 +1,6 @@
 """Can pocketsphinx phones stream? For each recording and delay D, the phones that the
 stream emits D ms after each frame (Phones(lookahead=D / 10)) against the decoder's
-final segmentation (an unbounded lookahead), and the CPU time per 40 ms block.
+final segmentation (an unbounded lookahead), and the CPU time per 40 ms of audio.
 
     .venv/bin/python benchmarks/phones_stream.py data/obama-address-20s.mp4 /work/extdata/clips/*.mp4
 
@@ -35,7 +35,7 @@ def main() -> None:
         t = time.perf_counter()
         final = phones.Phones(lookahead=10**9).labels(audio)
         seconds += time.perf_counter() - t
-        blocks += len(audio) / phones.BLOCK
+        blocks += len(audio) / 640  # 40 ms of audio
         row = []
         for d in DELAYS_MS:
             lab = phones.Phones(lookahead=d // 10).labels(audio)
@@ -45,7 +45,7 @@ def main() -> None:
         total += len(final)
         print(f"{path.name:24s} {len(audio) / 16000:6.1f} s  " + "  ".join(row), flush=True)
     print(f"all {total / 100:.0f} s: " + "  ".join(f"{d} ms {100 * changed[d] / total:.2f} %" for d in DELAYS_MS))
-    print(f"CPU per 40 ms block (offline, all blocks): {1e3 * seconds / blocks:.2f} ms")
+    print(f"CPU per 40 ms of audio (offline, all recordings): {1e3 * seconds / blocks:.2f} ms")
     s = phones.Phones().stream()
     audio = read_audio(args.files[0])[:10 * 16000]
     costs = []

@@ -138,3 +138,41 @@ def resample_to_16k(x: np.ndarray, rate: int) -> np.ndarray:
     f.pts = 0
     out = [o.to_ndarray().reshape(-1) for o in r.resample(f)] + [o.to_ndarray().reshape(-1) for o in r.resample(None)]
     return np.concatenate(out).astype(np.float32)
+
+
+# ------------------------------------------------------- tiny SSL models
+
+def tiny_ssl_model(directory: Path, kind: str, *, local: bool = False, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer, 32-wide wav2vec2 or HuBERT model (the real
+    models' 7-layer conv encoder: 320-sample stride, 400-sample receptive field) saved
+    with save_pretrained into `directory`.
+
+    local=True makes every output frame depend on a bounded stretch of audio, so a
+    sliding window that covers it reproduces the whole-utterance output exactly: the
+    attention output projections are zeroed (the transformer layers act per frame), the
+    conv encoder uses per-frame LayerNorm instead of GroupNorm over time, the positional
+    conv spans 16 model frames, and a preprocessor config turns input normalisation
+    off (per-utterance statistics are global too)."""
+    import json
+
+    import torch
+    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model
+
+    Config, Model = {"wav2vec2": (Wav2Vec2Config, Wav2Vec2Model), "hubert": (HubertConfig, HubertModel)}[kind]
+    cfg = Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                 conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                 feat_extract_norm="layer" if local else "group", conv_bias=local)
+    torch.manual_seed(seed)
+    model = Model(cfg).eval()
+    if local:
+        with torch.no_grad():
+            for layer in model.encoder.layers:
+                layer.attention.out_proj.weight.zero_()
+                layer.attention.out_proj.bias.zero_()
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    if local:
+        (directory / "preprocessor_config.json").write_text(json.dumps(
+            {"feature_extractor_type": "Wav2Vec2FeatureExtractor", "do_normalize": False,
+             "sampling_rate": 16000, "feature_size": 1, "padding_value": 0.0}))
+    return directory

@@ -20,15 +20,15 @@ Timing: pocketsphinx frame f is the 410-sample window starting at sample 160 f (
 (f = 0 for j = 0), counted from the start of the current decoder utterance.
 
 Causality and streaming (both paths run `PhoneStream`; offline is one push and a
-flush, so streaming in any chunks equals offline exactly): audio goes to the decoder in
-640-sample (40 ms) blocks on a fixed grid of absolute sample positions. After each
-block, frame j is emitted once samples [0, 160 (j + 1 + 30)) have arrived, with the
-phone of the decoder's best partial path at that moment. Measured on 11 recordings,
+flush, so streaming in any chunks equals offline exactly): audio goes to the decoder one
+160-sample hop at a time, on the grid of absolute sample positions. As soon as
+samples [0, 160 (j + 1 + 30)) have arrived, frame j is emitted with the phone of the
+decoder's best partial path at that moment, so it depends on no later audio. Measured on 11 recordings,
 255 s (benchmarks/phones_stream.py, BENCHMARKS.md): the phone of the best partial path
 300 ms after a frame differs from the final segmentation on 0.54 % of frames (per
 recording 0-1.6 %; 500 ms: 0.05 %, 200 ms: 2.2 %, 100 ms: 11.5 %, 50 ms: 27 %); so the
 output is the 300 ms-delayed decision, nearly the final best path. CPU: 1.6 ms of
-decoding per 40 ms block on the 2-core CPU, so it streams. To bound the decoder's
+decoding per 40 ms of audio on the 2-core CPU, so it streams. To bound the decoder's
 history (each partial backtrace walks the whole utterance), an utterance is ended
 after 20 s at the first 300 ms of decoded silence (60 s at the latest) and a new one
 started; its remaining frames take the final segmentation (they come out early).
@@ -53,7 +53,7 @@ SIL = 0
 _INDEX = {p: i for i, p in enumerate(PHONES)}
 
 LOOKAHEAD = 30        # frames (300 ms): see the module docstring
-BLOCK = 640           # samples fed to the decoder at a time, on a fixed grid
+BLOCK = HOP           # samples fed to the decoder at a time, on the hop grid
 DITHER = 1e-3         # std of the dither: -60 dB re full scale
 _DITHER_PERIOD = 1 << 16
 MAX_UTT = 60 * 100    # frames: an utterance is always ended after 60 s ...
