@@ -1,5 +1,6 @@
-"""The whole vertical on real footage: recipe → ingest → track → fit → evaluate →
-package → load → render, through the CLI, on 4 s of the demo clip (profile `smoke`).
+"""The whole vertical on real footage: recipe → ingest → track → fit renderer and
+audio driver → evaluate → package → load → render / speak, through the CLI, on 6 s of
+the demo clip (profile `smoke`).
 It checks the wiring and the contracts between the stages; quality is measured by the
 full builds recorded in BENCHMARKS.md."""
 
@@ -32,7 +33,7 @@ def run(*args):
 
 def test_build_runs_every_implemented_stage(built):
     cache, output = built
-    for stage in ["ingest", "track", "fit_renderer", "evaluate", "package"]:
+    for stage in ["ingest", "track", "fit_renderer", "fit_audio_driver", "evaluate", "package"]:
         assert f"✓ {stage} done" in output
     assert f"bundle demo-v1 → {cache / 'bundles' / 'demo-v1'}" in output
 
@@ -41,7 +42,7 @@ def test_plan_after_build_is_all_cached(built):
     cache, _ = built
     result = run("plan", str(RECIPE), "--profile", "smoke", "--cache", str(cache))
     assert result.exit_code == 0
-    assert "to run" not in result.output and result.output.count("cached") == 5
+    assert "to run" not in result.output and result.output.count("cached") == 6
 
 
 def test_bundle_contents_and_card(built):
@@ -84,7 +85,7 @@ def test_load_render_and_replay(built, tmp_path, monkeypatch):
     with av.open(str(tmp_path / "demo.mp4")) as c:
         kinds = {s.type for s in c.streams}
         n = sum(1 for _ in c.decode(video=0))
-    assert kinds == {"video", "audio"} and n == 20  # the 20% held out of 4 s at 25 fps
+    assert kinds == {"video", "audio"} and n == 30  # the 20% held out of 6 s at 25 fps
 
 
 def _tracking(cache: Path):
@@ -128,6 +129,32 @@ def test_jaw_open_moves_the_mouth_and_not_the_background(built, monkeypatch):
     assert change[mouth].sum() >= 0.5 * change.sum()
     assert change[mouth].mean() >= 5 * change[~mouth].mean()
     assert change[~face].max() <= 3  # background and torso: noise at most
+
+
+def test_speak_writes_the_speech_in_sync_and_the_mouth_rests_in_silence(built, tmp_path, monkeypatch):
+    """`avatarzoo speak` on 15 s of speech the avatar never heard (data/speech-espeak.wav:
+    0.5 s of silence, a sentence, 1 s of silence, two sentences, 1 s of silence)."""
+    import av
+
+    from avatarzoo.drivers.audio import read_audio
+
+    cache, _ = built
+    speech = ROOT / "data" / "speech-espeak.wav"
+    out = run("speak", "demo-v1", "--audio", str(speech), "-o", str(tmp_path / "s.mp4"), "--cache", str(cache))
+    assert out.exit_code == 0, out.output
+    seconds = len(read_audio(speech)) / 16000
+    with av.open(str(tmp_path / "s.mp4")) as c:
+        n = sum(1 for _ in c.decode(video=0))
+        audio_s = float(c.streams.audio[0].duration * c.streams.audio[0].time_base)
+    assert n == int(np.ceil(seconds * 25)) and abs(audio_s - seconds) < 0.1
+    monkeypatch.setenv("AVATARZOO_CACHE", str(cache))
+    avatar = avatarzoo.load("demo-v1")
+    motion = avatar.drive(speech)
+    mouth = motion.expression[:, avatar.space.channel("mouth_open")]
+    t = motion.time
+    talking, quiet = mouth[(t > 1.0) & (t < 5.0)], mouth[t > seconds - 0.7]
+    assert talking.std() > 4 * quiet.std()  # the mouth moves with the speech and rests after it
+    assert motion.activity[t > seconds - 0.7].max() < 0.1 and motion.activity[(t > 1) & (t < 5)].mean() > 0.5
 
 
 def test_list_show_eval(built):

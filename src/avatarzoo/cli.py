@@ -331,6 +331,30 @@ def render(name: str, out: Path, device: str, cache_dir: Path | None) -> None:
 
 
 @main.command()
+@click.argument("name")
+@click.option("--audio", "audio", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Speech: any file with an audio stream (wav, mp3, a video's sound track...).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the blinks, gaze and head motion.")
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+@cache_option
+@friendly
+def speak(name: str, audio: Path, out: Path, seed: int, device: str, cache_dir: Path | None) -> None:
+    """Avatar NAME saying AUDIO: a video OUT with the audio muxed in, in sync."""
+    import time
+
+    from avatarzoo.runtime.avatar import Avatar
+    from avatarzoo.runtime.resolve import open_bundle
+
+    if not audio.is_file():
+        raise AvatarZooError(f"{audio}: no such audio file")
+    avatar = Avatar(open_bundle(name, store=_store(cache_dir)), device=device)
+    started = time.perf_counter()
+    path = avatar.speak(audio, out, seed=seed)
+    click.echo(f"wrote {path} ({time.perf_counter() - started:.1f} s)")
+
+
+@main.command()
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--fps", default=25.0, show_default=True)

@@ -24,6 +24,7 @@ from avatarzoo.errors import BundleError
 
 PRIOR_DIR = Path(__file__).resolve().parent / "priors"
 PRIOR_REGIONS = ("brows", "mouth", "jaw", "cheeks")
+PRIOR_STEPS, PRIOR_BATCH = 2000, 16  # more speech than one avatar's: more steps, larger batches
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,14 @@ def prior_name(space: str, features_kind: str) -> str:
     return f"{space}.{features_kind}"
 
 
+def compatible(prior_config: dict, cfg) -> str | None:
+    """None when a driver config `cfg` can start from this prior, else why not."""
+    net = prior_config["net"]
+    want = {"hidden": cfg.hidden, "layers": cfg.layers, "lookahead": int(round(cfg.lookahead_ms / 10))}
+    diff = [f"{k} {net[k]} (recipe: {v})" for k, v in want.items() if net[k] != v]
+    return f"the prior has {', '.join(diff)}" if diff else None
+
+
 def find_prior(space: str, features: dict, directory: Path = PRIOR_DIR) -> Prior | None:
     """The shipped prior for this space and exactly these feature settings, or None."""
     from safetensors.torch import load_file
@@ -56,3 +65,34 @@ def find_prior(space: str, features: dict, directory: Path = PRIOR_DIR) -> Prior
         return Prior(name, load_file(str(weights)), config)
     except Exception as e:  # a corrupt shipped file is an installation problem, said plainly
         raise BundleError(f"{weights}: the shipped prior cannot be read ({e}); reinstall avatarzoo") from None
+
+
+def prior_channels(space) -> list[int]:
+    """The named channels of the speech regions: what a prior predicts."""
+    return [i for r in PRIOR_REGIONS for i in space.regions.get(r, ())]
+
+
+def fit_prior(pairs: list, space, cfg, *, log=print, progress=lambda it, **kw: it):
+    """A prior net fitted on several recordings' pairs (targets: `prior_channels`
+    only, each recording z-scored by its own spread; the last 10% of each recording
+    validates). Returns the net (outputs in z-score units)."""
+    import numpy as np
+    import torch
+
+    from avatarzoo.drivers import fitting
+    from avatarzoo.drivers.train import fit
+
+    z = [fitting.standardised(p) for p in pairs]
+    splits = [p.split(0.1) for p in z]
+    net = fitting.new_net(cfg, pairs[0].features.shape[1], pairs[0].targets.shape[1])
+    fitting.set_statistics(net, [t for t, _ in splits])
+    with torch.no_grad():
+        net.out_mean.zero_()
+        net.out_std.fill_(1.0)
+    torch.manual_seed(cfg.seed)
+    cols = np.asarray(prior_channels(space))
+    settings = fitting.settings(cfg, steps=PRIOR_STEPS)
+    settings = type(settings)(**{**settings.__dict__, "batch_size": PRIOR_BATCH})
+    fit(net, [t for t, _ in splits], [v for _, v in splits], settings,
+        channel_weight=fitting.channel_weights(space, cols), log=log, progress=progress)
+    return net

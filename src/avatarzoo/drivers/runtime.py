@@ -1,6 +1,8 @@
 """`AudioDriver`: speech in, the whole face and head motion out, offline or streamed.
 
-Per video frame k (time k / fps on the audio's clock):
+Per video frame k (time k / fps on the audio's clock), from the net's output for the
+sound at k / fps + `lead` (the recording's own audio/video offset, `lead_s`: its mouth
+moved that much before its sound, and so does the avatar's; 0 for no lead):
 - the speech channels (mouth, jaw, lips, cheeks, brows, residual) come from the net's
   output at the frame's position on the feature grid (pipeline.video_positions),
   each scaled around its mean by its calibrated gain, and blended towards the
@@ -77,12 +79,13 @@ class AudioDriver:
         self.level_dims = tuple(config["level_dims"])
         self.level_mean = level_mean
         self.lookahead = net.shape.lookahead
+        self.lead_s = float(config.get("lead_s", 0.0))
 
-    @property
-    def latency_s(self) -> float:
-        """Audio a frame waits for after its own time: the lookahead, the extractor's own
-        lookahead and one hop (its frame completes at the end of its hop)."""
-        return (self.lookahead + getattr(self.extractor, "lookahead", 0) + 1) / RATE
+    def latency_s(self, lead_s: float | None = None) -> float:
+        """Audio a frame waits for after its own time: the lead, the net's and the
+        extractor's lookahead, and one hop (a feature frame completes at its hop's end)."""
+        lead = self.lead_s if lead_s is None else lead_s
+        return lead + (self.lookahead + getattr(self.extractor, "lookahead", 0) + 1) / RATE
 
     # --- construction ---------------------------------------------------------------
 
@@ -124,22 +127,26 @@ class AudioDriver:
         """Video frames that `n_samples` of audio span (the last one may be partial)."""
         return int(math.ceil(n_samples / SAMPLE_RATE * self.fps - 1e-9))
 
-    def drive(self, audio: np.ndarray, *, seed: int = 0) -> Motion:
+    def drive(self, audio: np.ndarray, *, seed: int = 0, lead_s: float | None = None) -> Motion:
         """The motion for all of `audio` [T] (16 kHz mono float): one frame per
         1 / fps s of audio, frame k at time k / fps."""
-        stream = self.stream(seed=seed)
+        stream = self.stream(seed=seed, lead_s=lead_s)
         head = stream.push(audio)
         return Motion.concat([head, stream.flush()])
 
-    def stream(self, *, seed: int = 0) -> "DriverStream":
-        return DriverStream(self, seed)
+    def stream(self, *, seed: int = 0, lead_s: float | None = None) -> "DriverStream":
+        """A stream; `lead_s` (default: the recording's) trades natural timing for latency."""
+        return DriverStream(self, seed, self.lead_s if lead_s is None else lead_s)
 
 
 class DriverStream:
     """Incremental `AudioDriver.drive`: push audio chunks, get the frames they complete."""
 
-    def __init__(self, driver: AudioDriver, seed: int):
+    def __init__(self, driver: AudioDriver, seed: int, lead_s: float):
+        if not 0 <= lead_s <= 1:
+            raise ValueError(f"lead_s: expected 0..1 s, got {lead_s}")
         self.d = driver
+        self.lead_s = lead_s
         self.features = driver.extractor.stream()
         self.energy = EnergyStream()
         self.activity = Activity()
@@ -152,7 +159,8 @@ class DriverStream:
         self._base = 0  # feature-frame index of _out[0]
         self.samples = 0  # audio samples pushed
         self.emitted = 0  # video frames emitted
-        self._end: int | None = None  # video frames in all, once flushed
+        self._cap: int | None = None  # video frames in all, once flush has begun
+        self._end: int | None = None  # ... and set once no feature frame is to come
 
     def push(self, audio: np.ndarray) -> Motion:
         """audio [t] -> the frames that became final (possibly none)."""
@@ -164,9 +172,10 @@ class DriverStream:
 
     def flush(self) -> Motion:
         """End of audio: the remaining frames (the lookahead heard as silence)."""
-        pad = np.zeros(HOP * (self.d.lookahead + getattr(self.d.extractor, "lookahead", 0) + 3), np.float32)
+        self._cap = self.d.frames_for(self.samples)  # the frames the real audio spans
+        pad = np.zeros(int(round(self.d.latency_s(self.lead_s) * SAMPLE_RATE)) + 3 * HOP, np.float32)
         head = self._advance(self.features.push(pad), self.energy.push(pad))
-        self._end = self.d.frames_for(self.samples)
+        self._end = self._cap
         tail = self._advance(self.features.flush(), np.zeros(0))
         return Motion.concat([head, tail])
 
@@ -191,9 +200,9 @@ class DriverStream:
         positions = []
         while True:
             k = self.emitted + len(positions)
-            if self._end is not None and k >= self._end:
+            if self._cap is not None and k >= self._cap:
                 break
-            pos = (k / d.fps) * RATE - 1 + d.lookahead  # pipeline.video_positions
+            pos = (k / d.fps + self.lead_s) * RATE - 1 + d.lookahead  # pipeline.video_positions
             if self._end is None and math.floor(pos) + 2 > have:
                 break  # wait for more audio
             positions.append(pos)
@@ -221,7 +230,7 @@ class DriverStream:
         life = self.life.take(n, act)
         expr[:, list(d.life.channels)] = life.expression
         # drop the feature frames no later video frame reads
-        nxt = (self.emitted / d.fps) * RATE - 1 + d.lookahead
+        nxt = (self.emitted / d.fps + self.lead_s) * RATE - 1 + d.lookahead
         drop = min(len(self._out), max(0, int(math.floor(nxt)) - self._base))
         self._out, self._act, self._base = self._out[drop:], self._act[drop:], self._base + drop
         return Motion(expr.astype(np.float32), life.pose, life.body, (k0 + np.arange(n)) / d.fps, act)

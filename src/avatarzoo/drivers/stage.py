@@ -23,11 +23,9 @@ import numpy as np
 from avatarzoo.errors import InputError, SpaceError
 from avatarzoo.stages.context import StageContext
 
-
-def _aligned_audio(audio: np.ndarray, offset: float, sample_rate: int) -> np.ndarray:
-    """The audio re-based so that its sample 0 plays with the first frame."""
-    shift = int(round(offset * sample_rate))
-    return np.concatenate([np.zeros(shift, np.float32), audio]) if shift >= 0 else audio[-shift:]
+# The mouth's lead over its sound on public recordings whose estimate is clear (median of
+# 10, BENCHMARKS.md "Audio/video offset"): what an unclear recording is taken to have.
+TYPICAL_OFFSET_S = 0.15
 
 
 def _mouth_channel(space) -> int | None:
@@ -48,9 +46,10 @@ def estimate_av_offset(ingest, tracking, log) -> dict:
                     "taken as 0", tracking.space.name)
         return {"seconds": 0.0, "estimated": False}
     h = info.holdout_start
-    audio = _aligned_audio(np.asarray(ingest.audio()), info.audio.offset, info.audio.sample_rate)
-    audio = audio[: ingest.audio_at(h) if h < info.n_frames else len(audio)]
-    est = estimate_offset(tracking.expression[:h, c].astype(np.float64), audio, fps=info.fps)
+    audio = np.asarray(ingest.audio(), np.float32)
+    audio = audio[: ingest.audio_at(h) if h < info.n_frames else len(audio)]  # the training frames' audio only
+    est = estimate_offset(tracking.expression[:h, c].astype(np.float64), audio, fps=info.fps,
+                          audio_offset=info.audio.offset)
     out = {"seconds": float(est.seconds), "score": float(est.score), "clear": bool(est.clear), "estimated": True}
     log.info("audio/video offset: the mouth %s the sound by %.0f ms (peak correlation %.2f%s)",
              "leads" if est.seconds >= 0 else "lags", abs(est.seconds) * 1000, est.score,
@@ -66,7 +65,7 @@ def run(ctx: StageContext) -> None:
     from avatarzoo.drivers import fitting
     from avatarzoo.drivers.data import level_dims, recording_pairs
     from avatarzoo.drivers.life import LifeModel
-    from avatarzoo.drivers.prior import find_prior
+    from avatarzoo.drivers.prior import compatible, find_prior
     from avatarzoo.drivers.runtime import FORMAT_VERSION
     from avatarzoo.drivers.train import calibrate, fit, predict
 
@@ -91,6 +90,10 @@ def run(ctx: StageContext) -> None:
         offset = {"seconds": cfg.offset_ms / 1000.0, "estimated": False}
     elif cfg.align:
         offset = estimate_av_offset(ingest, tracking, ctx.log)
+        if not offset.get("clear", True):
+            offset = {**offset, "seconds": TYPICAL_OFFSET_S, "used": "typical"}
+            ctx.log.warning("fit_audio_driver: the audio/video offset is unclear on this recording; "
+                            "using the typical %.0f ms", TYPICAL_OFFSET_S * 1000)
     else:
         offset = {"seconds": 0.0, "estimated": False}
 
@@ -105,6 +108,10 @@ def run(ctx: StageContext) -> None:
 
     net = fitting.new_net(cfg, extractor.dim, len(channels))
     prior = find_prior(space.name, cfg.features.model_dump(mode="json")) if cfg.prior == "builtin" else None
+    why_not = compatible(prior.config, cfg) if prior is not None else None
+    if why_not:
+        ctx.log.info("start: not from the prior %s: %s; training from scratch", prior.name, why_not)
+        prior = None
     if prior is not None:
         taken = fitting.start_from_prior(net, prior, space, channels)
         fitting.set_statistics(net, [train_pairs], inputs=False)
@@ -175,6 +182,8 @@ def run(ctx: StageContext) -> None:
         "speech_channels": channels.tolist(),
         "config": cfg.model_dump(mode="json"),
         "av_offset": offset,
+        # the avatar's mouth leads its sound as the recording's did (clamped to 0..300 ms)
+        "lead_s": float(np.clip(offset["seconds"], 0.0, 0.3)),
         "prior": prior.name if prior is not None else None,
         "fit": {**summary, "validation": validation},
     }

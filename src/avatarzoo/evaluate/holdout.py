@@ -64,6 +64,17 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Speech:
+    """What lip sync needs: the audio driver (`drive(audio) -> Motion`, `lead_s`), the
+    held-out speech (float32 16 kHz from the first held-out frame's time) and the speech
+    activity [J] of the training audio (100/s)."""
+
+    driver: Any
+    audio: np.ndarray
+    train_activity: np.ndarray
+
+
+@dataclass(frozen=True)
 class Outputs:
     """File names the stage writes into its output directory."""
 
@@ -114,6 +125,7 @@ def evaluate_holdout(
     log: logging.Logger | None = None,
     source: str = "tracking",
     time_render: bool = True,
+    speech: "Speech | None" = None,
 ) -> EvalReport:
     """Score renders of frames[holdout_start:] and write the previews into `out`.
 
@@ -127,6 +139,7 @@ def evaluate_holdout(
         scratch: room for the renders of the window (memmaps), so RAM stays bounded.
         source: names the tracking file in errors.
         time_render: measure render fps (off in tests: timing is not their business).
+        speech: the audio driver and the held-out speech, for lip sync (lipsync.py).
     Returns:
         The report (not yet saved).
     """
@@ -223,13 +236,33 @@ def evaluate_holdout(
     elif m < config.rule.min_frames:
         notes.append(f"expression fidelity not measured: {m} held-out frames < {config.rule.min_frames}")
     else:
-        fidelity = _fidelity(
+        fidelity, gt_retracked = _fidelity(
             frames=frames, window=window, fps=fps, tracking=tracking, tr=tr, live=live_mm,
             frozen=frozen_mm, track=track, config=config, progress=progress, out=out,
         )
         for region in fidelity.regions:
             if not region.measurable:
                 log.info("evaluate: %s not measurable: %s", region.region, region.reason)
+
+    lipsync = None
+    if speech is not None and fidelity is not None:
+        from avatarzoo.evaluate.lipsync import evaluate_lipsync
+
+        def render_motion(motion) -> np.ndarray:
+            parts = []
+            with torch.inference_mode():
+                for a in range(0, len(motion), config.batch):
+                    b = a + config.batch
+                    parts.append(_resize(to_numpy(renderer.render(
+                        tensor(motion.expression[a:b]), tensor(motion.pose[a:b]), tensor(motion.body[a:b]))), s))
+            return np.concatenate(parts)
+
+        lipsync = evaluate_lipsync(
+            driver=speech.driver, render=render_motion, track=track, tracking=tracking, gt=gt_retracked,
+            audio=speech.audio, holdout_start=holdout_start, fps=fps, size=s,
+            train_audio_activity=speech.train_activity, progress=progress)
+    elif speech is not None:
+        notes.append("lip sync not measured: it needs the re-tracker and a held-out window long enough to track")
 
     speed = None
     if time_render:
@@ -255,6 +288,7 @@ def evaluate_holdout(
         images=images,
         fidelity=fidelity,
         speed=speed,
+        lipsync=lipsync,
         notes=notes,
     ).with_headline()
 
@@ -276,7 +310,9 @@ def _fidelity(
     config: EvalConfig,
     progress: Progress,
     out: Path,
-) -> Fidelity:
+) -> tuple[Fidelity, dict[str, np.ndarray]]:
+    """The fidelity of the live and frozen renders, and the ground truth they were
+    compared with (the held-out recording re-tracked, or the stored tracking)."""
     m = live.shape[0]
 
     def retrack(images: np.ndarray, what: str) -> dict[str, np.ndarray]:
@@ -352,4 +388,4 @@ def _fidelity(
         landmark_error_px=None if lmk is None else float(np.median(lmk)),
         regions=regions,
         curves=curves,
-    )
+    ), gt

@@ -182,6 +182,38 @@ class Fidelity(_Model):
     )
 
 
+# --- lip sync from audio -----------------------------------------------------------
+
+
+class SilenceCheck(_Model):
+    """The avatar driven by silence: its last second against the recording's closed mouth."""
+
+    closed_range: tuple[float, float] = Field(
+        description="5th-95th percentile of the recording's mouth opening over its frames heard in silence.")
+    mouth_open_median: float
+    mouth_open_std: float = Field(description="A still mouth moves little.")
+    inside: float = Field(description="Fraction of the silent second inside the closed-mouth range.")
+
+
+class LipSync(_Model):
+    """The held-out speech driving the avatar, re-tracked against the held-out recording."""
+
+    seconds: float = Field(description="Held-out speech, seconds.")
+    frames: int
+    lead_ms: float = Field(description="How far the avatar's mouth leads its sound (the recording's offset).")
+    mouth: Agreement | None = Field(None, description="mouth_open, re-tracked render vs re-tracked recording.")
+    jaw: Agreement | None = None
+    best_lag_ms: float | None = Field(
+        None, description="Lag of the rendered mouth opening that agrees best with the recording's (> 0: late).")
+    lmd_px: float | None = Field(None, description="Mean lip-landmark distance, mouths centred, px at 512².")
+    face_found: float
+    blinks_per_min: float | None = Field(None, description="Blinks per minute in the speech-driven output.")
+    recording_blinks_per_min: float | None = Field(None, description="... and in the recording's training frames.")
+    brow_std_ratio: float | None = Field(
+        None, description="Std of the driven brow channels over the recording's (brows that live: >= 0.3).")
+    silence: SilenceCheck | None = None
+
+
 # --- speed -------------------------------------------------------------------------
 
 
@@ -214,6 +246,7 @@ class EvalReport(_Model):
     images: Images
     fidelity: Fidelity | None = Field(None, description="None when the window is too short to track.")
     speed: Speed | None = None
+    lipsync: LipSync | None = Field(None, description="None without an audio driver (or a re-tracker).")
     notes: list[str] = Field(default_factory=list)
     headline: dict[str, float] = Field(
         default_factory=dict,
@@ -258,6 +291,17 @@ def headline_of(report: EvalReport) -> dict[str, float]:
                     if a.corr_fast is not None:
                         out[prefix + "corr_fast"] = a.corr_fast
                     out[prefix + "amplitude"] = a.amplitude
+    ls = report.lipsync
+    if ls is not None:
+        for name, a in (("mouth", ls.mouth), ("jaw", ls.jaw)):
+            if a is not None:
+                out[f"lipsync_{name}_corr"] = a.corr
+                out[f"lipsync_{name}_amplitude"] = a.amplitude
+        for key in ("lmd_px", "blinks_per_min", "brow_std_ratio"):
+            if getattr(ls, key) is not None:
+                out[f"lipsync_{key}"] = getattr(ls, key)
+        if ls.silence is not None:
+            out["lipsync_silence_closed"] = ls.silence.inside
     if report.speed is not None:
         out["render_fps"] = report.speed.fps
     return out
@@ -333,6 +377,22 @@ def format_report(report: EvalReport) -> str:
             f" frozen {fid.face_found_frozen:.0%}; head rotation error"
             f" {_fmt(fid.head_rotation_error_deg, '.2f')}°, landmark error {_fmt(fid.landmark_error_px, '.2f')} px"
         )
+    ls = report.lipsync
+    if ls is not None:
+        lines.append("")
+        lines.append(f"lip sync from the held-out speech ({ls.seconds:.1f} s, mouth leading its sound by"
+                     f" {ls.lead_ms:.0f} ms): re-tracked render vs the recording")
+        for name, a in (("mouth_open", ls.mouth), ("jaw_open", ls.jaw)):
+            if a is not None:
+                lines.append(f"  {name:<10} corr {a.corr:.2f}  fast {_fmt(a.corr_fast, '.2f')}  amplitude {a.amplitude:.2f}")
+        lines.append(f"  best lag {_fmt(ls.best_lag_ms, '.0f')} ms, LMD {_fmt(ls.lmd_px, '.2f')} px at 512²,"
+                     f" face found {ls.face_found:.0%}")
+        lines.append(f"  blinks/min {_fmt(ls.blinks_per_min, '.1f')} (recording {_fmt(ls.recording_blinks_per_min, '.1f')}),"
+                     f" brow std {_fmt(ls.brow_std_ratio, '.2f')} of the recording's")
+        if ls.silence is not None:
+            sc = ls.silence
+            lines.append(f"  1 s of silence: mouth_open {sc.mouth_open_median:.3f} (std {sc.mouth_open_std:.3f}),"
+                         f" {sc.inside:.0%} inside the closed range [{sc.closed_range[0]:.3f}, {sc.closed_range[1]:.3f}]")
     lines.append("")
     sp = report.speed
     if sp is None:

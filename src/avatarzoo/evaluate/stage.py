@@ -17,7 +17,7 @@ from __future__ import annotations
 from functools import partial
 
 from avatarzoo.evaluate.config import EvalConfig
-from avatarzoo.evaluate.holdout import OUTPUTS, TrackFn, evaluate_holdout
+from avatarzoo.evaluate.holdout import OUTPUTS, Speech, TrackFn, evaluate_holdout
 from avatarzoo.evaluate.report import format_report
 from avatarzoo.stages.context import StageContext
 
@@ -31,6 +31,21 @@ def retracker(ctx: StageContext) -> TrackFn | None:
     return partial(kind.load("retrack"), config=ctx.recipe.tracker)
 
 
+def held_out_speech(ctx: StageContext, ingest) -> Speech | None:
+    """The driver and the held-out speech, when the recipe has a driver and the
+    recording has audio."""
+    if "fit_audio_driver" not in ctx.inputs or ingest.info.audio is None:
+        return None
+    import numpy as np
+
+    from avatarzoo.drivers.pipeline import Activity, frame_energy_db
+
+    driver = ctx.recipe.audio_driver.registered.load("runtime").from_dir(ctx.inputs["fit_audio_driver"], ctx.device)
+    audio = np.asarray(ingest.audio(), np.float32)
+    start = ingest.audio_at(ingest.info.holdout_start)
+    return Speech(driver=driver, audio=audio[start:], train_activity=Activity()(frame_energy_db(audio[:start])))
+
+
 def run(ctx: StageContext) -> None:
     from avatarzoo.contracts.ingest import IngestOutput
     from avatarzoo.contracts.tracking import Tracking
@@ -39,6 +54,7 @@ def run(ctx: StageContext) -> None:
     tracking_path = ctx.inputs["track"] / "tracking.safetensors"
     tracking = Tracking.load(tracking_path)
     renderer = ctx.recipe.renderer.registered.load("runtime").from_dir(ctx.inputs["fit_renderer"], ctx.device)
+    speech = held_out_speech(ctx, ingest)
     report = evaluate_holdout(
         frames=ingest.frames,
         holdout_start=ingest.info.holdout_start,
@@ -54,6 +70,7 @@ def run(ctx: StageContext) -> None:
         progress=ctx.progress,
         log=ctx.log,
         source=str(tracking_path),
+        speech=speech,
     )
     report.save(ctx.out / OUTPUTS.metrics)
     ctx.log.info("evaluate:\n%s", format_report(report))

@@ -106,7 +106,7 @@ class Avatar:
     @property
     def latency_s(self) -> float:
         """How much audio after a frame's own time the driver waits for before it emits it."""
-        return self.driver.latency_s
+        return self.driver.latency_s()
 
     def drive(self, audio, *, seed: int = 0):
         """Audio (a file path, or float32 samples [T] at 16 kHz) -> `Motion`: expression
