@@ -25,9 +25,9 @@ flush, so streaming in any chunks equals offline exactly): audio goes to the dec
 samples [0, 160 (j + 1 + 30)) have arrived, frame j is emitted with the phone of the
 decoder's best partial path at that moment, so it depends on no later audio. Measured on 11 recordings,
 255 s (benchmarks/phones_stream.py, BENCHMARKS.md): the phone of the best partial path
-300 ms after a frame differs from the final segmentation on 0.54 % of frames (per
-recording 0-1.6 %; 500 ms: 0.05 %, 200 ms: 2.2 %, 100 ms: 11.5 %, 50 ms: 27 %); so the
-output is the 300 ms-delayed decision, nearly the final best path. CPU: 1.6 ms of
+300 ms after a frame differs from the final segmentation on 0.60 % of frames (per
+recording 0-1.9 %; 500 ms: 0.04 %, 200 ms: 2.7 %, 100 ms: 15 %, 50 ms: 35 %); so the
+output is the 300 ms-delayed decision, nearly the final best path. CPU: 1.7 ms of
 decoding per 40 ms of audio on the 2-core CPU, so it streams. To bound the decoder's
 history (each partial backtrace walks the whole utterance), an utterance is ended
 after 20 s at the first 300 ms of decoded silence (60 s at the latest) and a new one

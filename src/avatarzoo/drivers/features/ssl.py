@@ -28,8 +28,9 @@ to 23 frames ahead), and any chunking gives the same frames; windows due in one 
 run as one batch. The rest at `flush` comes from one window ending at the end of the
 audio, like offline. Offline and streaming differ (the transformer sees the whole
 utterance offline, a 2.2 s window streaming, and the normalisation statistics differ);
-how much depends on the model's weights (tests/test_drivers_ssl.py states the
-tolerance for its tiny random model; BENCHMARKS.md what was measured).
+how much depends on the model's weights: for the tests' tiny random model the median
+relative error is 0.13 (tests/test_drivers_ssl.py says why); for trained weights it
+is not measured (none can be downloaded on the development machine).
 
 Loading: `AutoModel.from_pretrained(cfg.model)`, a Hugging Face model id from the HF
 cache (`HF_HOME`) or a local directory. A model that is not there (in particular with
