@@ -36,3 +36,19 @@ def tiny_ssl_models(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny-ssl")
     return {kind: str(tiny_ssl_model(root / kind, kind, local=True)) for kind in ("wav2vec2", "hubert")}
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory):
+    """The demo recipe built once per test session with profile `smoke` (6 s of the demo
+    clip at 96², every stage, the audio driver included) through the CLI: (cache dir,
+    the build's output). Tests that need a real bundle share it; none may modify it."""
+    from click.testing import CliRunner
+
+    from avatarzoo.cli import main
+
+    cache = tmp_path_factory.mktemp("smoke-cache")
+    result = CliRunner().invoke(main, ["build", str(ROOT / "recipes" / "demo-v1.yaml"), "--profile", "smoke",
+                                       "--cache", str(cache)])
+    assert result.exit_code == 0, result.output
+    return cache, result.output

@@ -20,11 +20,8 @@ RECIPE = ROOT / "recipes" / "demo-v1.yaml"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("e2e-cache")
-    result = CliRunner().invoke(main, ["build", str(RECIPE), "--profile", "smoke", "--cache", str(cache)])
-    assert result.exit_code == 0, result.output
-    return cache, result.output
+def built(smoke_build):
+    return smoke_build
 
 
 def run(*args):

@@ -127,6 +127,13 @@ class Avatar:
 
         return speak(self, audio, out, seed=seed, batch=batch)
 
+    def live(self, *, seed: int = 0, lead_s: float = 0.0, slack_s: float = 0.1):
+        """A `runtime.stream.LiveSession`: feed audio as it arrives, poll frames on the
+        clock (idle life in the gaps, late frames dropped, never drifting)."""
+        from avatarzoo.runtime.stream import LiveSession
+
+        return LiveSession(self, seed=seed, lead_s=lead_s, slack_s=slack_s)
+
     def stream(self, audio_chunks, *, seed: int = 0, batch: int = 8):
         """Frames (`runtime.speech.Frame`: image, time, the audio it goes with) as float32
         16 kHz audio chunks of any size arrive; see runtime/stream.py for paced, live use."""
