@@ -43,9 +43,9 @@ def test_the_copied_package_keys_like_the_installed_one(demo, tmp_path):
 def test_geometry_edit_reruns_the_stages_that_import_it(demo, tmp_path):
     base = _keys(demo, tmp_path, "base")
     edited = _keys(demo, tmp_path, "geometry", "geometry.py")
-    # the tracker's head flow and the renderer's reference pose use geometry.rigid_mean;
-    # evaluate and package follow from their inputs; ingest never imports it
-    assert _changed(base, edited) == {"track", "fit_renderer", "evaluate", "package"}
+    # the tracker's head flow, the renderer's reference pose and the driver's life motion
+    # use geometry; evaluate and package follow from their inputs; ingest never imports it
+    assert _changed(base, edited) == {"track", "fit_renderer", "fit_audio_driver", "evaluate", "package"}
 
 
 def test_an_edit_reaches_only_its_importers(demo, tmp_path):
@@ -55,6 +55,7 @@ def test_an_edit_reaches_only_its_importers(demo, tmp_path):
     assert _changed(base, _keys(demo, tmp_path, "rasterizer", "renderers/gaussian/_torch_rasterizer.py")) \
         == {"fit_renderer", "evaluate", "package"}
     assert _changed(base, _keys(demo, tmp_path, "cli", "cli.py")) == set()
+    assert _changed(base, _keys(demo, tmp_path, "life", "drivers/life.py")) == {"fit_audio_driver", "evaluate", "package"}
 
 
 def test_closure_follows_function_level_imports_not_type_checking_ones(tmp_path):

@@ -12,15 +12,18 @@ Shapes: S speech channels, P prior channels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from avatarzoo.drivers.data import Pairs
 from avatarzoo.drivers.model import NetShape, SpeechToFace
-from avatarzoo.drivers.prior import Prior
 from avatarzoo.drivers.train import FitSettings
 from avatarzoo.spaces.space import ExpressionSpace
+
+if TYPE_CHECKING:
+    from avatarzoo.drivers.prior import Prior
 
 LIFE_REGIONS = ("eyes", "gaze")
 KERNEL = 3
@@ -75,7 +78,7 @@ def standardised(pairs: Pairs) -> Pairs:
     return Pairs(pairs.features, pairs.activity, ((pairs.targets - mu) / sd).astype(np.float32), pairs.weight)
 
 
-def start_from_prior(net: SpeechToFace, prior: Prior, space: ExpressionSpace, channels: np.ndarray) -> int:
+def start_from_prior(net: SpeechToFace, prior: "Prior", space: ExpressionSpace, channels: np.ndarray) -> int:
     """Copy the prior's trunk and input statistics into `net`, and its head rows into
     the rows of the speech channels it knows (by name; in z-score units, so each row
     is the prior's row, and the bias the prior's bias, in units of the avatar's own
