@@ -1,4 +1,4 @@
-"""The bundle format (DESIGN.md "The bundle").
+"""The bundle format (docs/ARCHITECTURE.md, "Bundle").
 
 ```
 <id>/
