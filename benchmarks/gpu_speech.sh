@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The talking avatar on the GPU machine (device tool), in one call: build the demo recipe
+# (renderer on gsplat; the audio driver trains on the CPU cores and starts from the
+# shipped prior; evaluate renders and re-tracks the held-out speech), then time streaming:
+# audio chunk -> expression frames, and audio chunk -> rendered 512² frame, on the GPU.
+#
+#   bash benchmarks/gpu_speech.sh [PROFILE]      (on the device machine, carry [".gpu"])
+#
+# Extra benchmarks run when their scripts exist: serve_latency.py (1/4/16 sessions),
+# reenact.py (video-driven throughput). Everything lands in $OUT (at most 8 files).
+set -euo pipefail
+profile=${1:-h100-fast}
+out=${OUT:-/tmp/out}
+rm -rf /tmp/azcache
+mkdir -p "$out" /tmp/site /tmp/x
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
+tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/
+export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
+export AVATARZOO_CACHE=/tmp/azcache NCCL_NVLS_ENABLE=0
+log="$out/speech.log"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$log"
+python3 - <<'PY' 2>&1 | tail -1 | tee -a "$log"
+import time, torch, gsplat
+t = time.time()
+m = torch.randn(100, 3, device="cuda"); m[:, 2] = m[:, 2].abs() + 3
+q = torch.nn.functional.normalize(torch.randn(100, 4, device="cuda"), dim=-1)
+gsplat.rasterization(m, q, torch.full((100, 3), 0.05, device="cuda"), torch.ones(100, device="cuda"),
+                     torch.rand(100, 3, device="cuda"), torch.eye(4, device="cuda")[None],
+                     torch.tensor([[[100., 0, 32], [0, 100., 32], [0, 0, 1]]], device="cuda"), 64, 64)
+torch.cuda.synchronize(); print(f"gsplat kernels ready in {time.time() - t:.0f} s")
+PY
+/usr/bin/time -f "build wall %e s, peak RSS %M kB" python3 -m avatarzoo.cli build recipes/demo-v1.yaml \
+  --profile "$profile" --device cuda 2>&1 | grep -v "W0000\|it/s\]\|frame/s\]\|step/s\]" | tee -a "$log" | tail -40
+python3 -m avatarzoo.cli eval demo-v1 | tee -a "$log"
+bundle=/tmp/azcache/bundles/demo-v1
+python3 -m avatarzoo.cli speak demo-v1 --audio data/speech-espeak.wav -o "$out/speak-512.mp4" --device cuda | tee -a "$log"
+for lead in "" "--lead"; do
+  python3 benchmarks/stream_latency.py "$bundle" --device cuda $lead --json "$out/stream${lead:+-lead}.json" | tee -a "$log"
+done
+python3 benchmarks/stream_latency.py "$bundle" --device cpu | tee -a "$log"
+if [ -f benchmarks/serve_latency.py ]; then
+  timeout 240 python3 benchmarks/serve_latency.py "$bundle" --device cuda --sessions 1 4 16 --json "$out/serve.json" 2>&1 | tail -25 | tee -a "$log" || true
+fi
+if [ -f benchmarks/reenact.py ]; then
+  timeout 120 python3 benchmarks/reenact.py --throughput "$bundle" --device cuda 2>&1 | tail -10 | tee -a "$log" || true
+fi
+cp "$(ls -d /tmp/azcache/stages/evaluate/*/)"/metrics.json "$out/" || true
+ls -la "$out"
