@@ -26,3 +26,13 @@ def recipe_file(tmp_path):
         return p
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_ssl_models(tmp_path_factory):
+    """kind -> directory of a tiny random 'local' wav2vec2 / HuBERT model
+    (_speech_media.tiny_ssl_model), made once per session."""
+    from _speech_media import tiny_ssl_model
+
+    root = tmp_path_factory.mktemp("tiny-ssl")
+    return {kind: str(tiny_ssl_model(root / kind, kind, local=True)) for kind in ("wav2vec2", "hubert")}
