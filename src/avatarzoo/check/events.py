@@ -14,7 +14,8 @@ does, so that an event is a real action the renderer has to learn:
 | smile | mouth corners up (mean) and mouth_width, both | 0.6 and 0.5 | corners rise and the mouth widens together; speech moves one or the other |
 | gaze shift | length of (gaze_x, gaze_y) | 1.0 | the irises 0.1 eye widths off their median (roughly 10-15 degrees); reading a prompter stays under 0.5 |
 
-Peaks closer than `MIN_GAP_S` count once (the higher wins). Shapes: N frames.
+Peaks closer than `MIN_GAP_S` (blinks: `BLINK_GAP_S`) count once (the higher wins).
+Shapes: N frames.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from avatarzoo.contracts.tracking import Tracking
 
 MIN_GAP_S = 0.4  # two peaks closer than this are one event
+BLINK_GAP_S = 0.2  # blinks: as the tracker's own summary (track.json: 5 frames at 25 fps)
 BLINK = 0.35
 BROW_RAISE = 0.6
 WIDE_MOUTH = 1.0
@@ -74,7 +76,6 @@ def find_events(tracking: Tracking) -> Events:
     from avatarzoo.trackers.stage import peaks
 
     fps = 1.0 / float(np.median(np.diff(tracking.time))) if len(tracking) > 1 else 25.0
-    gap = max(1, int(round(MIN_GAP_S * fps)))
     corners = _channels(tracking, "mouth_corner_up_left", "mouth_corner_up_right")
     width = _channels(tracking, "mouth_width")
     gx, gy = _channels(tracking, "gaze_x"), _channels(tracking, "gaze_y")
@@ -91,7 +92,8 @@ def find_events(tracking: Tracking) -> Events:
     found = {}
     for kind, score in scores.items():
         masked = np.where(valid, score, -np.inf)
-        found[kind] = peaks(masked, height=thresholds[kind], distance=gap)
+        gap = BLINK_GAP_S if kind == "blink" else MIN_GAP_S
+        found[kind] = peaks(masked, height=thresholds[kind], distance=max(1, int(round(gap * fps))))
     directions = {}
     for k in found["gaze shift"]:
         # gaze_x grows towards the image's right = the subject's left (builtin.py conventions)

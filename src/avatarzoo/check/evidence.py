@@ -18,7 +18,7 @@ import numpy as np
 
 from avatarzoo.check.events import Events, find_events
 from avatarzoo.check.measures import FrameMeasures, measure_frames
-from avatarzoo.check.sound import SoundMeasures, aligned_to_frames, measure_sound
+from avatarzoo.check.sound import SoundMeasures, measure_sound
 from avatarzoo.check.source import SourceTiming, source_timing
 from avatarzoo.contracts.ingest import IngestOutput
 from avatarzoo.contracts.tracking import Tracking
@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from avatarzoo.recipe.models import Recipe
 
 MAX_LAG_S = 0.8  # the offset search: wider than the largest offset that is still corrected (items.py)
+
+
+def frames_for_offset(fps: float) -> int:
+    """Frames with sound that estimate_offset needs to search ±MAX_LAG_S (drivers/sync.py
+    refuses fewer: 4 K + 8 for K lags a side)."""
+    return 4 * int(round(MAX_LAG_S * fps)) + 8
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,6 @@ class Evidence:
     events: Events | None
     offset: Any | None  # avatarzoo.drivers.sync.Offset
     mouth_open: np.ndarray | None  # [N] the mouth_open channel the offset was estimated from
-    audio: np.ndarray | None  # [N / fps * 16000] float32, sample 0 with frame 0
     problem: str | None = None
 
     @property
@@ -60,20 +65,20 @@ def gather(video: Path, recipe: "Recipe", *, ingest_dir: Path | None, track_dir:
     tracking = Tracking.load(track_dir / "tracking.safetensors") if track_dir is not None else None
     sound = audio = offset = mouth = frames = events = None
     if ingest is not None and ingest.info.audio is not None:
-        a = ingest.audio()
-        sound = measure_sound(a, ingest.info.audio.sample_rate)
-        audio = aligned_to_frames(a, offset=ingest.info.audio.offset, sample_rate=ingest.info.audio.sample_rate,
-                                  n_frames=ingest.info.n_frames, fps=ingest.info.fps)
+        audio = np.asarray(ingest.audio(), np.float32)
+        sound = measure_sound(audio, ingest.info.audio.sample_rate)
     if ingest is not None and tracking is not None:
         log("measuring frames: face light and sharpness, background motion, repeats")
         frames = measure_frames(ingest.frames, ingest.masks, tracking.landmarks, tracking.valid)
         if "mouth_open" in tracking.space.channels:
             events = find_events(tracking)
             mouth = tracking.expression[:, tracking.space.channel("mouth_open")].astype(np.float64)
-        if mouth is not None and audio is not None and sound is not None and sound.seconds > 1.0:
+        fps = ingest.info.fps
+        if mouth is not None and audio is not None and min(len(mouth), sound.seconds * fps) >= frames_for_offset(fps):
             from avatarzoo.drivers.sync import estimate_offset
 
-            offset = estimate_offset(mouth, audio, fps=ingest.info.fps, max_lag_s=MAX_LAG_S)
+            offset = estimate_offset(mouth, audio, fps=fps, max_lag_s=MAX_LAG_S,
+                                     audio_offset=ingest.info.audio.offset)
     return Evidence(video=video, recipe=recipe, timing=timing, ingest=ingest, tracking=tracking,
                     frames=frames, sound=sound, events=events, offset=offset, mouth_open=mouth,
-                    audio=audio, problem=problem)
+                    problem=problem)

@@ -69,6 +69,16 @@ def _text(img: Image, text: str, org: tuple[int, int], color=INK, scale: float =
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
 
+def _nice_step(at_least: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that is at least `at_least`."""
+    base = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * base >= at_least:
+                return m * base
+        base *= 10
+
+
 def draw(panels: Sequence[Panel], *, width: int = WIDTH, height: int = PANEL) -> Image:
     """Panels stacked vertically; each shares the time axis of its lines."""
     import cv2
@@ -103,8 +113,8 @@ def draw(panels: Sequence[Panel], *, width: int = WIDTH, height: int = PANEL) ->
         _text(img, p.title, (x0, 15), INK, 0.48)
         _text(img, f"{hi - pad:.3g}{p.unit}", (4, y0 + 10), GREY, 0.36)
         _text(img, f"{lo + pad:.3g}{p.unit}", (4, y1), GREY, 0.36)
-        step = max(1, int(np.ceil((t_hi - t_lo) / 12)))
-        for sec in range(int(np.ceil(t_lo)), int(t_hi) + 1, step):
+        step = _nice_step((t_hi - t_lo) / 12)
+        for sec in range(int(np.ceil(t_lo / step) * step), int(t_hi) + 1, step):
             x = int(px(sec))
             cv2.line(img, (x, y1), (x, y1 + 3), GREY, 1)
             _text(img, f"{sec}{p.x_unit}" if sec == int(np.ceil(t_lo)) else f"{sec}", (x - 6, height - 5), GREY, 0.34)
@@ -323,30 +333,29 @@ def figures(ev: Evidence, items: Sequence[Item]) -> dict[str, list[tuple[str, Im
 
 
 def _sync_figure(ev: Evidence) -> Image:
+    """The two signals drivers/sync.py correlates, and its score per offset."""
+    from avatarzoo.drivers.sync import speech_envelope
+
     o = ev.offset
     t = _time(ev)
     fps = ev.fps
-    n = len(ev.mouth_open)
-    hop = int(round(16000 / fps))
-    a = np.asarray(ev.audio, np.float64)[: n * hop]
-    loud = np.sqrt((np.pad(a, (0, n * hop - len(a))).reshape(n, hop) ** 2).mean(axis=1) + 1e-12)
-    loud_db = 20 * np.log10(loud)
+    audio = np.asarray(ev.ingest.audio(), np.float64)
+    frame_times = np.arange(len(ev.mouth_open)) / fps - ev.ingest.info.audio.offset
+    loud = speech_envelope(audio, frame_times=frame_times, fps=fps)
 
     def z(x):
         x = np.asarray(x, np.float64)
         return (x - np.nanmean(x)) / (np.nanstd(x) + 1e-9)
 
-    panels = [Panel("mouth opening (blue) and loudness (orange), each standardised",
-                    [Line("mouth", t, z(ev.mouth_open), BLUE), Line("loudness", t, z(loud_db), ORANGE)])]
-    curve = np.asarray(getattr(o, "curve", np.zeros(0)), np.float64)
-    lags = getattr(o, "lags", None)
-    if curve.ndim == 1 and curve.size > 1:
-        lags_s = np.asarray(lags, np.float64) if lags is not None else \
-            np.linspace(-1, 1, curve.size) * (curve.size // 2) / fps
-        panels.append(Panel(f"match of mouth and sound per offset: best {1000 * o.seconds:+.0f} ms "
-                            "(positive: the mouth leads)",
-                            [Line("match", lags_s * 1000, curve, PURPLE)], x_unit=" ms",
-                            marks=[(1000 * float(o.seconds), f"{1000 * o.seconds:+.0f} ms")],
-                            shade=[(-1000 / fps, 1000 / fps, (220, 245, 220)),
-                                   (-300.0, -1000 / fps, (255, 240, 205)), (1000 / fps, 300.0, (255, 240, 205))]))
-    return draw(panels)
+    lags, scores = o.curve
+    frame_ms = 1000.0 / fps
+    return draw([
+        Panel("mouth opening (blue) and speech energy 300-3000 Hz (orange), each standardised",
+              [Line("mouth", t, z(ev.mouth_open), BLUE), Line("speech", t, z(loud), ORANGE)]),
+        Panel(f"match of mouth and sound per offset (correlation of their changes): best {o.ms:+.0f} ms, "
+              "positive = the mouth leads",
+              [Line("match", 1000 * np.asarray(lags), np.asarray(scores), PURPLE)], x_unit=" ms",
+              marks=[(o.ms, f"{o.ms:+.0f} ms")],
+              shade=[(-frame_ms, frame_ms, (220, 245, 220)), (-300.0, -frame_ms, (255, 240, 205)),
+                     (frame_ms, 300.0, (255, 240, 205))]),
+    ])

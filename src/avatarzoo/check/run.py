@@ -41,8 +41,11 @@ def check_video(video: Path | str, *, recipe: Path | str | None = None, profile:
     from avatarzoo.files import atomic_write_bytes
     from avatarzoo.stages.cache import StageCache
 
+    from avatarzoo.ingest.video import probe
+
     started = time.perf_counter()
     video = Path(video)
+    probe(video)  # not a video, empty, unreadable: an error (exit 2) before any stage runs
     out = Path(out) if out is not None else default_out(video)
     lr, generated = recipe_for(video, out, recipe=Path(recipe) if recipe is not None else None, profile=profile)
     cache = cache if cache is not None else StageCache.open()

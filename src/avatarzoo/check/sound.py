@@ -60,16 +60,3 @@ def measure_sound(audio: np.ndarray, sample_rate: int) -> SoundMeasures:
         speech_fraction=float((db > noise + 15.0).mean()), envelope=db, window_s=w / sample_rate,
         clipped_windows=clipped_windows,
     )
-
-
-def aligned_to_frames(audio: np.ndarray, *, offset: float, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:
-    """`audio` [T] whose sample 0 plays `offset` s after the first frame (ingest.json),
-    re-based so that sample 0 plays with frame 0 and cut to the frames' span (zeros where
-    the recording had no sound)."""
-    a = np.asarray(audio, np.float32)
-    lead = int(round(offset * sample_rate))
-    a = np.concatenate([np.zeros(lead, np.float32), a]) if lead > 0 else a[-lead:]
-    want = int(round(n_frames / fps * sample_rate))
-    if len(a) < want:
-        a = np.concatenate([a, np.zeros(want - len(a), np.float32)])
-    return np.ascontiguousarray(a[:want])
