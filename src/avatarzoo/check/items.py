@@ -220,8 +220,10 @@ def frame_rate(ev: Evidence) -> Item:
     gaps = [f"{n} dropped at {t:.2f} s" for n, t in zip(timing.dropped[:3], timing.gaps_s[:3])]
     if gaps:
         summary += "; " + ", ".join(gaps)
+    moments = _moments(ev, _spread(np.flatnonzero(rep)), lambda k: "same picture as the frame before") \
+        if verdict != "pass" else []
     return Item(key=key, title=title, verdict=verdict, summary=summary, rule=rule, fix=fix, numbers=numbers,
-                moments=_moments(ev, _spread(np.flatnonzero(rep)), lambda k: "same picture as the frame before"))
+                moments=moments)
 
 
 def camera(ev: Evidence) -> Item:
@@ -363,7 +365,8 @@ def blur(ev: Evidence) -> Item:
                         f"{np.nanmin(rel):.2f}–{np.nanmax(rel):.2f} of the median",
                 numbers={"blurred_frames": int(blurred.sum()), "blurred_fraction": round(frac, 4),
                          "min_relative_sharpness": round(float(np.nanmin(rel)), 3)},
-                moments=_moments(ev, _spread(np.flatnonzero(blurred)), lambda k: f"sharpness {rel[k]:.2f} of the median"))
+                moments=_moments(ev, _spread(np.flatnonzero(blurred)), lambda k: f"sharpness {rel[k]:.2f} of the median")
+                if verdict != "pass" else [])
 
 
 def audio(ev: Evidence) -> Item:
