@@ -142,8 +142,15 @@ def draw(panels: Sequence[Panel], *, width: int = WIDTH, height: int = PANEL) ->
                     else:
                         cv2.polylines(img, [pts], False, ln.color, 1, cv2.LINE_AA)
                     start = None
-            if ln.label:
-                _text(img, ln.label, (x1 + 6, y0 + 10 + 13 * j), ln.color, 0.38)
+        # the legend: right-aligned on the title's line, so that it never meets a threshold's label
+        x = x1
+        for ln in reversed([ln for ln in p.lines if ln.label]):
+            (w, _), _ = cv2.getTextSize(ln.label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+            x -= w + 4
+            _text(img, ln.label, (x, 15), ln.color, 0.4)
+            x -= 22
+            cv2.line(img, (x, 11), (x + 16, 11), ln.color, 2)
+            x -= 10
         rows.append(img)
     return np.concatenate(rows, axis=0)
 
