@@ -368,6 +368,26 @@ def track(video: Path, out: Path, fps: float, size: int) -> None:
     click.echo(f"tracked {len(tr.time)} frames → {out}")
 
 
+@main.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--recipe", type=click.Path(path_type=Path), default=None,
+              help="Check against this recipe's settings (crop size, fps, framing, tracker); "
+                   "default: a new recipe's, written into the report directory.")
+@profile_option
+@cache_option
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for report.html, report.txt, report.json (default: ./VIDEO-check).")
+@friendly
+def check(video: Path, recipe: Path | None, profile: str | None, cache_dir: Path | None, out: Path | None) -> None:
+    """Will VIDEO make a good avatar? Ingest and track it (cached, as a build would), then a
+    verdict per item with the moments that fail. Exit 0: good, 1: needs a re-take."""
+    from avatarzoo.check.run import check_video
+
+    checked = check_video(video, recipe=recipe, profile=profile, cache=_cache(cache_dir), out=out, echo=click.echo)
+    click.echo(checked.text)
+    sys.exit(checked.report.exit_code)
+
+
 @main.command(name="eval")
 @click.argument("name")
 @cache_option
