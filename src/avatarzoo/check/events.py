@@ -73,7 +73,7 @@ def _channels(tracking: Tracking, *names: str) -> np.ndarray:
 
 def find_events(tracking: Tracking) -> Events:
     """The events of `tracking` (a face-64 tracking); frames without a face never peak."""
-    from avatarzoo.trackers.stage import peaks
+    from avatarzoo.signals import peaks
 
     fps = 1.0 / float(np.median(np.diff(tracking.time))) if len(tracking) > 1 else 25.0
     corners = _channels(tracking, "mouth_corner_up_left", "mouth_corner_up_right")
