@@ -139,13 +139,17 @@ class LifeStream:
         return np.concatenate([m.expression[a], m.pose6[a], m.body[a].reshape(len(m.body[a]), -1)], axis=1)
 
     def _segment(self) -> np.ndarray:
+        """A segment that starts and ends on calm frames (eyes open, gaze still), so that
+        no blink is cut in two by a cross-fade."""
         m = self.model
         lo, hi = (int(round(s * m.fps)) for s in SEGMENT_S)
         length = int(self.rng.integers(lo, hi + 1))
-        starts = m.cuts[m.cuts + length + self.fade <= len(m.expression)]
+        n = len(m.expression)
+        starts = m.cuts[m.cuts + lo + self.fade <= n]
         start = int(self.rng.choice(starts)) if len(starts) else 0
-        end = min(start + length + self.fade, len(m.expression))
-        return self._rows(slice(start, end))
+        ends = m.cuts[(m.cuts >= start + lo) & (m.cuts <= min(start + hi, n - self.fade))]
+        stop = int(ends[np.argmin(np.abs(ends - (start + length)))]) if len(ends) else min(start + length, n - self.fade)
+        return self._rows(slice(start, stop + self.fade))
 
     def _more(self) -> None:
         seg = self._segment()

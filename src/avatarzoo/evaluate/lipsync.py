@@ -7,8 +7,9 @@ re-tracked alike.
   lag at which they agree best (`best_lag_ms`, > 0: the render is late);
 - LMD: mean distance of the 40 lip landmarks, each mouth centred on its own centroid
   (head motion is the driver's own, not the recording's), in pixels at 512²;
-- life: blinks per minute of the driven output and of the recording (training frames),
-  brow motion (std of the driven brow channels over the recording's);
+- life: blinks per minute of the driven output (a minute of the held-out speech, looped)
+  and of the recording (training frames), brow motion (std of the driven brow channels
+  over the recording's);
 - silence: the avatar driven by 1.5 s of silence; the fraction of its last second
   whose mouth opening lies inside the recording's closed-mouth range (its silent
   frames' 5th–95th percentile).
@@ -95,6 +96,11 @@ def evaluate_lipsync(*, driver, render: Callable, track: Callable, tracking, gt:
         if mouth_c is not None and ok.sum() > 20 else None
     lmd = lip_distance_px(gt["landmarks"][:n][ok], rt.landmarks[:n][ok], size) if ok.any() else None
 
+    # blink rate over a minute of driving (the held-out speech looped): a few seconds
+    # hold a blink or two, a rate needs more
+    minute = np.tile(audio, int(np.ceil(60 * 16000 / max(len(audio), 1))))[: 60 * 16000]
+    long = driver.drive(minute, seed=seed)
+
     brows = list(space.regions.get("brows", ()))
     train = tracking.expression[:holdout_start]
     brow_ratio = float(motion.expression[:, brows].std(0).mean() / max(train[:, brows].std(0).mean(), 1e-9)) \
@@ -104,8 +110,9 @@ def evaluate_lipsync(*, driver, render: Callable, track: Callable, tracking, gt:
     if mouth_c is not None:
         quiet = driver.drive(np.zeros(int(1.5 * 16000), np.float32), seed=seed)
         last = quiet.expression[-int(fps):, mouth_c]
-        frame_act = np.interp(np.arange(holdout_start), np.arange(len(train_audio_activity)) / 100 * fps,
-                              train_audio_activity)
+        # frame k of the recording goes with the sound at k / fps + the mouth's lead
+        heard_at = (np.arange(holdout_start) / fps + driver.lead_s) * 100
+        frame_act = np.interp(heard_at, np.arange(len(train_audio_activity)), train_audio_activity)
         lo, hi = closed_mouth_range(train[:, mouth_c], frame_act)
         silence = SilenceCheck(closed_range=(lo, hi), mouth_open_median=float(np.median(last)),
                                inside=float(((last >= lo - 1e-6) & (last <= hi + 1e-6)).mean()),
@@ -115,7 +122,7 @@ def evaluate_lipsync(*, driver, render: Callable, track: Callable, tracking, gt:
         seconds=len(audio) / 16000, frames=int(n), lead_ms=1000.0 * driver.lead_s,
         mouth=agree("mouth_open"), jaw=agree("jaw_open"), best_lag_ms=lag, lmd_px=lmd,
         face_found=float(np.asarray(rt.valid[:n], bool).mean()),
-        blinks_per_min=blinks_per_minute(motion.expression, space, fps),
+        blinks_per_min=blinks_per_minute(long.expression, space, fps),
         recording_blinks_per_min=blinks_per_minute(train, space, fps),
         brow_std_ratio=brow_ratio, silence=silence,
     )

@@ -207,7 +207,8 @@ class LipSync(_Model):
         None, description="Lag of the rendered mouth opening that agrees best with the recording's (> 0: late).")
     lmd_px: float | None = Field(None, description="Mean lip-landmark distance, mouths centred, px at 512².")
     face_found: float
-    blinks_per_min: float | None = Field(None, description="Blinks per minute in the speech-driven output.")
+    blinks_per_min: float | None = Field(
+        None, description="Blinks per minute in the speech-driven output (a minute of the held-out speech, looped).")
     recording_blinks_per_min: float | None = Field(None, description="... and in the recording's training frames.")
     brow_std_ratio: float | None = Field(
         None, description="Std of the driven brow channels over the recording's (brows that live: >= 0.3).")
