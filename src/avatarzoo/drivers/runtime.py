@@ -6,8 +6,10 @@ moved that much before its sound, and so does the avatar's; 0 for no lead):
 - the speech channels (mouth, jaw, lips, cheeks, brows, residual) come from the net's
   output at the frame's position on the feature grid (pipeline.video_positions),
   each scaled around its mean by its calibrated gain, and blended towards the
-  recording's closed-mouth code as speech activity falls (silence gate: a closed,
-  still mouth in silence, whatever the net makes of digital silence);
+  recording's closed-mouth code once speech has stopped for GATE_HOLD_S (silence gate:
+  a closed, still mouth in silence, whatever the net makes of digital silence; a gate
+  that followed every dip of activity pulled the mouth shut between syllables:
+  mouth_open correlation 0.37 against 0.55 with the hold, on the demo's held-out 4 s);
 - the life channels (eyes, gaze), the head pose and the body come from the
   recording's own re-sequenced motion (life.py), the motion scaled by activity.
 
@@ -36,6 +38,7 @@ from avatarzoo.errors import BundleError
 from avatarzoo.spaces.space import ExpressionSpace
 
 FORMAT_VERSION = 1
+GATE_HOLD_S = 0.4  # the silence gate closes after this long without speech
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,7 @@ class DriverStream:
         self.state = driver.net.start(1)
         self.life: LifeStream = driver.life.stream(seed)
         self._energies = np.zeros(0)  # frame energies waiting for their feature frame
+        self._act_tail = np.zeros(int(round(GATE_HOLD_S * RATE)) - 1, np.float32)  # activity held over
         self._out = np.zeros((0, len(driver.speech_channels)), np.float32)  # net outputs, from frame `_base`
         self._act = np.zeros(0, np.float32)
         self._base = 0  # feature-frame index of _out[0]
@@ -192,6 +196,7 @@ class DriverStream:
         act = self.activity(energy) if n else np.zeros(0, np.float32)
         if self.level is not None and n:
             feats = self.level(feats, act)
+        act = self._hold(act)
         if n:
             y, self.state = d.net.step(torch.from_numpy(np.ascontiguousarray(feats, np.float32))[None], self.state)
             self._out = np.concatenate([self._out, y[0].numpy()])
@@ -207,6 +212,14 @@ class DriverStream:
                 break  # wait for more audio
             positions.append(pos)
         return self._frames(np.asarray(positions, np.float64))
+
+    def _hold(self, act: np.ndarray) -> np.ndarray:
+        """The activity held at its maximum over the last GATE_HOLD_S (causal)."""
+        k = int(round(GATE_HOLD_S * RATE))
+        buf = np.concatenate([self._act_tail, act])
+        out = np.lib.stride_tricks.sliding_window_view(buf, k).max(1) if len(act) else np.zeros(0, np.float32)
+        self._act_tail = buf[len(buf) - (k - 1):]
+        return out.astype(np.float32)
 
     def _frames(self, positions: np.ndarray) -> Motion:
         d = self.d

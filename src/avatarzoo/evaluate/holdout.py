@@ -248,13 +248,13 @@ def evaluate_holdout(
     if speech is not None and fidelity is not None:
         from avatarzoo.evaluate.lipsync import evaluate_lipsync
 
-        def render_motion(motion) -> np.ndarray:
+        def render_motion(expression, pose, body) -> np.ndarray:
             parts = []
             with torch.inference_mode():
-                for a in range(0, len(motion), config.batch):
+                for a in range(0, len(expression), config.batch):
                     b = a + config.batch
                     parts.append(_resize(to_numpy(renderer.render(
-                        tensor(motion.expression[a:b]), tensor(motion.pose[a:b]), tensor(motion.body[a:b]))), s))
+                        tensor(expression[a:b]), tensor(pose[a:b]), tensor(body[a:b]))), s))
             return np.concatenate(parts)
 
         lipsync = evaluate_lipsync(

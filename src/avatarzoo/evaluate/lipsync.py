@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from avatarzoo.evaluate import fidelity as fid
-from avatarzoo.evaluate.report import LipSync, SilenceCheck
+from avatarzoo.evaluate.report import LipSync, MouthAgreement, SilenceCheck
 
 LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
         78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
@@ -66,21 +66,12 @@ def closed_mouth_range(mouth: np.ndarray, activity_at_frame: np.ndarray) -> tupl
     return float(np.percentile(quiet, 5)), float(np.percentile(quiet, 95))
 
 
-def evaluate_lipsync(*, driver, render: Callable, track: Callable, tracking, gt: dict[str, np.ndarray],
-                     audio: np.ndarray, holdout_start: int, fps: float, size: int,
-                     train_audio_activity: np.ndarray, progress, seed: int = 0) -> LipSync:
-    """`render(motion) -> [n, S, S, 3]`, `track(frames, fps, reference)` (the evaluate
-    stage's re-tracker), `gt`: the held-out recording re-tracked (expression [M, D],
-    landmarks [M, 478, 3], valid [M]); `audio`: the held-out speech (16 kHz, from the
-    first held-out frame's time); `train_audio_activity`: speech activity [J] of the
-    training audio (100/s), for the closed-mouth range."""
+def retracked_agreement(images: np.ndarray, *, track: Callable, tracking, gt: dict[str, np.ndarray], fps: float,
+                        size: int, progress, what: str) -> MouthAgreement:
+    """Re-track `images` [n, S, S, 3] and compare their mouth with the re-tracked recording."""
     space = tracking.space
-    m = len(gt["expression"])
-    motion = driver.drive(audio, seed=seed)
-    n = min(m, len(motion))
-    images = render(motion)[:n]
-    it = progress((np.array(images[i]) for i in range(n)), total=n, desc="evaluate: track speech renders",
-                  unit="frame")
+    n = len(images)
+    it = progress((np.array(images[i]) for i in range(n)), total=n, desc=f"evaluate: track {what}", unit="frame")
     rt = track(it, fps=fps, reference=tracking)
     ok = np.asarray(rt.valid[:n], bool) & np.asarray(gt["valid"][:n], bool)
     fast = fid.fast_frames(fps)
@@ -95,6 +86,38 @@ def evaluate_lipsync(*, driver, render: Callable, track: Callable, tracking, gt:
     lag = best_lag_ms(gt["expression"][:n, mouth_c][ok], rt.expression[:n, mouth_c][ok], fps) \
         if mouth_c is not None and ok.sum() > 20 else None
     lmd = lip_distance_px(gt["landmarks"][:n][ok], rt.landmarks[:n][ok], size) if ok.any() else None
+    return MouthAgreement(mouth=agree("mouth_open"), jaw=agree("jaw_open"), best_lag_ms=lag, lmd_px=lmd,
+                          face_found=float(np.asarray(rt.valid[:n], bool).mean()))
+
+
+def evaluate_lipsync(*, driver, render: Callable, track: Callable, tracking, gt: dict[str, np.ndarray],
+                     audio: np.ndarray, holdout_start: int, fps: float, size: int,
+                     train_audio_activity: np.ndarray, progress, seed: int = 0) -> LipSync:
+    """`render(expression, pose, body) -> [n, S, S, 3]`, `track(frames, fps, reference)`
+    (the evaluate stage's re-tracker), `gt`: the held-out recording re-tracked
+    (expression [M, D], landmarks [M, 478, 3], valid [M]); `audio`: the held-out speech
+    (16 kHz, from the first held-out frame's time); `train_audio_activity`: speech
+    activity [J] of the training audio (100/s), for the closed-mouth range.
+
+    The speech-driven expression is rendered twice: with the recording's own held-out
+    head pose and body (the mouth judged alone: the tracker's mouth and jaw channels
+    move with the head, and the person nodded with their speech while the driver's
+    head motion is the recording's re-sequenced, not this speech's) and with the
+    driver's own motion (what a user sees)."""
+    space = tracking.space
+    m = len(gt["expression"])
+    motion = driver.drive(audio, seed=seed)
+    n = min(m, len(motion))
+    e = motion.expression[:n]
+    h = holdout_start
+    held_pose = np.asarray(tracking.pose[h:h + n], np.float32)
+    held_body = np.asarray(tracking.body[h:h + n], np.float32)
+    common = dict(track=track, tracking=tracking, gt={k: v[:n] for k, v in gt.items()}, fps=fps, size=size,
+                  progress=progress)
+    with_recording = retracked_agreement(render(e, held_pose, held_body), what="speech renders", **common)
+    with_own = retracked_agreement(render(e, motion.pose[:n], motion.body[:n]),
+                                   what="speech renders, own head motion", **common)
+    mouth_c = space.channel("mouth_open") if "mouth_open" in space.channels else None
 
     # blink rate over a minute of driving (the held-out speech looped): a few seconds
     # hold a blink or two, a rate needs more
@@ -120,8 +143,7 @@ def evaluate_lipsync(*, driver, render: Callable, track: Callable, tracking, gt:
 
     return LipSync(
         seconds=len(audio) / 16000, frames=int(n), lead_ms=1000.0 * driver.lead_s,
-        mouth=agree("mouth_open"), jaw=agree("jaw_open"), best_lag_ms=lag, lmd_px=lmd,
-        face_found=float(np.asarray(rt.valid[:n], bool).mean()),
+        **with_recording.model_dump(), own_motion=with_own,
         blinks_per_min=blinks_per_minute(long.expression, space, fps),
         recording_blinks_per_min=blinks_per_minute(train, space, fps),
         brow_std_ratio=brow_ratio, silence=silence,

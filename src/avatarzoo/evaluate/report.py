@@ -195,18 +195,26 @@ class SilenceCheck(_Model):
     inside: float = Field(description="Fraction of the silent second inside the closed-mouth range.")
 
 
-class LipSync(_Model):
-    """The held-out speech driving the avatar, re-tracked against the held-out recording."""
+class MouthAgreement(_Model):
+    """Re-tracked speech-driven renders against the re-tracked held-out recording."""
 
-    seconds: float = Field(description="Held-out speech, seconds.")
-    frames: int
-    lead_ms: float = Field(description="How far the avatar's mouth leads its sound (the recording's offset).")
-    mouth: Agreement | None = Field(None, description="mouth_open, re-tracked render vs re-tracked recording.")
+    mouth: Agreement | None = Field(None, description="mouth_open.")
     jaw: Agreement | None = None
     best_lag_ms: float | None = Field(
         None, description="Lag of the rendered mouth opening that agrees best with the recording's (> 0: late).")
     lmd_px: float | None = Field(None, description="Mean lip-landmark distance, mouths centred, px at 512².")
     face_found: float
+
+
+class LipSync(MouthAgreement):
+    """The held-out speech driving the avatar, re-tracked against the held-out recording:
+    the speech-driven face rendered with the recording's held-out head pose and body
+    (these fields; the mouth judged alone) and with the driver's own motion (`own_motion`)."""
+
+    seconds: float = Field(description="Held-out speech, seconds.")
+    frames: int
+    lead_ms: float = Field(description="How far the avatar's mouth leads its sound (the recording's offset).")
+    own_motion: MouthAgreement | None = None
     blinks_per_min: float | None = Field(
         None, description="Blinks per minute in the speech-driven output (a minute of the held-out speech, looped).")
     recording_blinks_per_min: float | None = Field(None, description="... and in the recording's training frames.")
@@ -298,6 +306,8 @@ def headline_of(report: EvalReport) -> dict[str, float]:
             if a is not None:
                 out[f"lipsync_{name}_corr"] = a.corr
                 out[f"lipsync_{name}_amplitude"] = a.amplitude
+        if ls.own_motion is not None and ls.own_motion.mouth is not None:
+            out["lipsync_own_motion_mouth_corr"] = ls.own_motion.mouth.corr
         for key in ("lmd_px", "blinks_per_min", "brow_std_ratio"):
             if getattr(ls, key) is not None:
                 out[f"lipsync_{key}"] = getattr(ls, key)
@@ -383,11 +393,15 @@ def format_report(report: EvalReport) -> str:
         lines.append("")
         lines.append(f"lip sync from the held-out speech ({ls.seconds:.1f} s, mouth leading its sound by"
                      f" {ls.lead_ms:.0f} ms): re-tracked render vs the recording")
-        for name, a in (("mouth_open", ls.mouth), ("jaw_open", ls.jaw)):
-            if a is not None:
-                lines.append(f"  {name:<10} corr {a.corr:.2f}  fast {_fmt(a.corr_fast, '.2f')}  amplitude {a.amplitude:.2f}")
-        lines.append(f"  best lag {_fmt(ls.best_lag_ms, '.0f')} ms, LMD {_fmt(ls.lmd_px, '.2f')} px at 512²,"
-                     f" face found {ls.face_found:.0%}")
+        for label, ma in (("with the recording's head motion", ls), ("with the driver's own head motion", ls.own_motion)):
+            if ma is None:
+                continue
+            lines.append(f"  {label}:")
+            for name, a in (("mouth_open", ma.mouth), ("jaw_open", ma.jaw)):
+                if a is not None:
+                    lines.append(f"    {name:<10} corr {a.corr:.2f}  fast {_fmt(a.corr_fast, '.2f')}  amplitude {a.amplitude:.2f}")
+            lines.append(f"    best lag {_fmt(ma.best_lag_ms, '.0f')} ms, LMD {_fmt(ma.lmd_px, '.2f')} px at 512²,"
+                         f" face found {ma.face_found:.0%}")
         lines.append(f"  blinks/min {_fmt(ls.blinks_per_min, '.1f')} (recording {_fmt(ls.recording_blinks_per_min, '.1f')}),"
                      f" brow std {_fmt(ls.brow_std_ratio, '.2f')} of the recording's")
         if ls.silence is not None:
