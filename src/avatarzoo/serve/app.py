@@ -91,5 +91,5 @@ def serve(names: Sequence[str], *, host: str = "127.0.0.1", port: int = 8000, de
     app = create_app(avatars, limits=limits, workers=workers, max_batch=max_batch)
     # uvicorn refuses (1009) what is far over the limit before buffering it; the app refuses
     # (4413, with a reason) what is over it by less
-    uvicorn.run(app, host=host, port=port, ws="websockets", ws_max_size=2 * limits.max_message_bytes,
+    uvicorn.run(app, host=host, port=port, ws="websockets-sansio", ws_max_size=2 * limits.max_message_bytes,
                 log_level=log_level, timeout_graceful_shutdown=5)
