@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEECH = ROOT / "data" / "speech-espeak.wav"
 
 
-def speech(seconds: float) -> np.ndarray:
+def speech(seconds: float, start: float = 0.5) -> np.ndarray:
+    """`seconds` of data/speech-espeak.wav from `start` (its first words begin at 0.5 s)."""
     from avatarzoo.drivers.audio import read_audio
 
-    return read_audio(SPEECH)[:int(seconds * 16000)]
+    return read_audio(SPEECH)[int(start * 16000):int((start + seconds) * 16000)]
 
 
 class LiveServer:

@@ -40,7 +40,7 @@ function connect() {
     az.ready = null; az.closed = null; az.error = null; base = null; sent = 0; sendTimes = [];
     ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => ws.send(JSON.stringify({ type: "start", avatar: $("avatar").value, format: "jpeg" }));
+    ws.onopen = () => ws.send(JSON.stringify({ type: "start", avatar: $("avatar").value, format: "jpeg", quality: 90 }));
     ws.onmessage = (ev) => {
       if (typeof ev.data !== "string") return onFrame(ev.data);
       const m = JSON.parse(ev.data);
