@@ -47,7 +47,7 @@ class CloseCode(IntEnum):
     TIMEOUT = 4408  # no start message in time, no message for idle_timeout_s, or max_session_s reached
     TOO_BIG = 4413  # a message over max_message_bytes, or audio over max_chunk_s
     TOO_FAST = 4429  # more than max_messages_per_s, or audio faster than real time by over max_ahead_s
-    FULL = 4503  # max_sessions are open: try again later
+    FULL = 4503  # max_sessions are open, or the server is overloaded (max_lag_s): try again later
     NOT_READING = 4504  # the client did not read its frames for send_timeout_s
 
 

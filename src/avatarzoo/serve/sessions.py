@@ -55,6 +55,7 @@ class Limits(BaseModel):
     send_timeout_s: float = Field(5.0, gt=0, description="one frame's send blocked (the client does not read)")
     send_queue_frames: int = Field(8, ge=1, description="frames waiting to be sent; the oldest is dropped beyond")
     slack_s: float = Field(0.1, ge=0, le=2, description="LiveSession slack: network + render time before a frame is due")
+    max_lag_s: float = Field(1.0, gt=0, description="new sessions are refused (4503) while a session's steps run this late")
 
 
 class _ClientGone(Exception):
@@ -101,6 +102,7 @@ class Session:
         self._tokens = self.limits.max_messages_per_s
         self._tokens_at = self.started
         self._inflight: Future | None = None
+        self.lag_s = 0.0  # how late this session's steps start (smoothed): the server's load as it feels it
 
     def ready(self) -> ReadyMessage:
         return ReadyMessage(session=self.id, avatar=self.renderer.id, fps=self.live.fps, width=self.renderer.size,
@@ -170,16 +172,18 @@ class Session:
             if delay > 0:
                 await asyncio.sleep(delay)
             chunks, self.inbox = self.inbox, []
-            self._inflight = self.m.pool.submit(self._step, chunks)
+            due_at = self.live.next_due_at()
+            self._inflight = self.m.pool.submit(self._step, chunks, due_at)
             for msg in await asyncio.wrap_future(self._inflight):
                 if self.outbox.full():  # the client reads too slowly: the oldest frame goes
                     self.outbox.get_nowait()
                     self.dropped_send += 1
                 self.outbox.put_nowait(msg)
 
-    def _step(self, chunks: list[np.ndarray]) -> list[bytes]:
+    def _step(self, chunks: list[np.ndarray], due_at: float) -> list[bytes]:
         """In the pool: feed, poll, encode (the session's only toucher of its LiveSession)."""
         live = self.live
+        self.lag_s = 0.8 * self.lag_s + 0.2 * max(0.0, live.clock() - due_at)
         for c in chunks:
             live.feed(c)
         out = []
@@ -257,14 +261,18 @@ class SessionManager:
     def health(self) -> dict:
         return {"status": "ok", "avatars": list(self.renderers), "sessions": len(self.open), "slots": self.slots,
                 "max_sessions": self.limits.max_sessions, "opened": self.opened, "peak": self.peak,
+                "lag_s": round(max((s.lag_s for s in self.open.values()), default=0.0), 3),
                 "closed": dict(self.closed), "tasks": len(asyncio.all_tasks()), "threads": threading.active_count(),
                 "rss_mb": _rss_mb(), "uptime_s": round(time.time() - self.started, 1)}
 
     async def handle(self, ws) -> None:
         """One WebSocket connection, start to close."""
         await ws.accept()
-        if self.slots >= self.limits.max_sessions:
-            await _close(ws, CloseCode.FULL, f"{self.limits.max_sessions} sessions are open; try again later")
+        lag = max((s.lag_s for s in self.open.values()), default=0.0)
+        if self.slots >= self.limits.max_sessions or lag > self.limits.max_lag_s:
+            why = (f"{self.limits.max_sessions} sessions are open" if self.slots >= self.limits.max_sessions else
+                   f"the server is overloaded (sessions run {lag:.1f} s late)")
+            await _close(ws, CloseCode.FULL, f"{why}; try again later")
             self.closed[str(int(CloseCode.FULL))] += 1
             return
         self.slots += 1
