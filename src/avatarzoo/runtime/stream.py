@@ -145,19 +145,22 @@ class LiveSession:
         """Put received audio on the timeline until the driver has every frame due (and
         at most AHEAD_S more), then silence where it still lacks audio."""
         horizon = int(((due - 1) / self.fps + self.latency_s + AHEAD_S) * SAMPLE_RATE)
-        while self._pending and self._fed < horizon:
-            a = self._pending.pop(0)
+        if self._pending and self._fed < horizon:  # all that fits, in one push: the driver's cost is per call
+            a = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
             room = horizon - self._fed
-            if len(a) > room:
-                self._pending.insert(0, a[room:])
-                a = a[:room]
+            self._pending = [a[room:]] if len(a) > room else []
+            a = a[:room]
             self._placed.append((self._fed, self._consumed, len(a)))
             self._consumed += len(a)
             self._push(a)
         hop = SAMPLE_RATE // 100
+        per_frame = int(SAMPLE_RATE / self.fps)
         while self._buffered() < due - self._next:
-            self.stats.silence_s += hop / SAMPLE_RATE
-            self._push(np.zeros(hop, np.float32))
+            # a late poll's silence in one block (each frame's worth completes one frame once the
+            # lookahead is heard), the last frame's by hops: never more silence than hop by hop
+            n = max(hop, (due - self._next - self._buffered() - 1) * per_frame)
+            self.stats.silence_s += n / SAMPLE_RATE
+            self._push(np.zeros(n, np.float32))
 
     def _buffered(self) -> int:
         return 0 if self._motion is None else len(self._motion)
