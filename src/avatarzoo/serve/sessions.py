@@ -9,8 +9,8 @@ batched renderer (batch.py). Four tasks per session:
   feeds the inbox, polls the frame and encodes it; the frame goes to a bounded send
   queue, whose oldest frame is dropped when the client reads too slowly;
 - send: sends queued frames; a send blocked for `send_timeout_s` (the client does not
-  read) ends the session;
-- watch: the idle and total-time limits.
+  read) ends the session (watch sees it);
+- watch: the idle and total-time limits, and the send timeout.
 
 The first to end (or fail) ends the others; the slot is freed only once the session's
 work in the pool has returned, so nothing outlives it.
@@ -103,6 +103,7 @@ class Session:
         self._tokens_at = self.started
         self._inflight: Future | None = None
         self.lag_s = 0.0  # how late this session's steps start (smoothed): the server's load as it feels it
+        self._sending_since: float | None = None  # when the frame being sent began to be
 
     def ready(self) -> ReadyMessage:
         return ReadyMessage(session=self.id, avatar=self.renderer.id, fps=self.live.fps, width=self.renderer.size,
@@ -116,9 +117,15 @@ class Session:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            pending = set(tasks)
+            for _ in range(3):  # a task that swallowed one cancellation gets another
+                for t in pending:
+                    t.cancel()
+                _, pending = await asyncio.wait(pending, timeout=5.0)
+                if not pending:
+                    break
+            else:
+                log.error("session %s: tasks that ignore cancellation: %s", self.id, pending)
             if self._inflight is not None and not self._inflight.done():
                 await asyncio.wrap_future(self._inflight)  # the pool's work for this session returns first
         e = next(iter(done)).exception()
@@ -200,14 +207,15 @@ class Session:
         return out
 
     async def _send(self) -> None:
+        # the send timeout is kept by _watch, not asyncio.wait_for: on Python < 3.12 wait_for
+        # can swallow a cancellation that arrives as the send completes, and this task then
+        # waits on an empty queue forever
+        loop = asyncio.get_running_loop()
         while True:
             msg = await self.outbox.get()
-            try:
-                await asyncio.wait_for(self.ws.send_bytes(msg), self.limits.send_timeout_s)
-            except asyncio.TimeoutError:
-                raise Violation(CloseCode.NOT_READING,
-                                f"a frame waited {self.limits.send_timeout_s} s to be sent: the client does not "
-                                f"read ({self.dropped_send} frames dropped before)") from None
+            self._sending_since = loop.time()
+            await self.ws.send_bytes(msg)
+            self._sending_since = None
             self.sent += 1
 
     async def _watch(self) -> None:
@@ -217,12 +225,17 @@ class Session:
             now = loop.time()
             idle_left = self.last_message + lim.idle_timeout_s - now
             total_left = self.started + lim.max_session_s - now
+            sending = self._sending_since
+            if sending is not None and now - sending > lim.send_timeout_s:
+                raise Violation(CloseCode.NOT_READING,
+                                f"a frame waited {lim.send_timeout_s} s to be sent: the client does not read "
+                                f"({self.dropped_send} frames dropped before)")
             if idle_left <= 0:
                 raise Violation(CloseCode.TIMEOUT, f"no message for {lim.idle_timeout_s} s "
                                                    '(send audio, or {"type": "ping"}, to keep the session)')
             if total_left <= 0:
                 raise Violation(CloseCode.TIMEOUT, f"the session reached max_session_s = {lim.max_session_s} s")
-            await asyncio.sleep(min(idle_left, total_left))
+            await asyncio.sleep(min(idle_left, total_left, 0.25))  # 0.25: a blocked send is seen soon enough
 
 
 async def receive(ws, limits: Limits) -> bytes | str:
