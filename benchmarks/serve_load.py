@@ -8,7 +8,7 @@ The server runs as a subprocess (--max-sessions 8, send timeout 2 s). Phases:
 1. churn: --churn sessions (default 200) in waves of --max-sessions: start, 0.3 s of speech in real
    time, read frames, then leave in one of three ways: stop, a WebSocket close without
    stop, or the TCP connection dropped without any close;
-2. bad clients, 10 of each: oversize (70 kB: 4413; 300 kB: 1009 from the protocol layer),
+2. bad clients, --max-sessions of each at once: oversize (70 kB: 4413; 300 kB: 1009 from the protocol layer),
    not JSON, an unknown field, odd-length PCM, binary first (4400), an unknown avatar
    (4404), audio 3 s ahead of real time, a flood of pings (4429);
 3. overflow: --max-sessions sessions held, 10 more refused (4503);
@@ -167,7 +167,7 @@ async def one_round(srv: Server, args, speech, report: dict) -> None:
                        "health": srv.health()}
     bad = {}
     for name, (msgs, want) in BAD.items():
-        got = await asyncio.gather(*(bad_session(srv.url, msgs) for _ in range(10)))
+        got = await asyncio.gather(*(bad_session(srv.url, msgs) for _ in range(args.max_sessions)))
         bad[name] = {"expected": want, "got": dict(Counter(got))}
     report["bad"] = bad
     held = []

@@ -66,6 +66,17 @@ class _Stopped(Exception):
     pass
 
 
+async def _ws_send(ws, data: bytes | str) -> None:
+    """Send on `ws`; a connection the client (or the protocol layer, e.g. 1009) has closed
+    meanwhile ends the session as "client gone", not as a server failure."""
+    from starlette.websockets import WebSocketDisconnect
+
+    try:
+        await (ws.send_bytes(data) if isinstance(data, bytes) else ws.send_text(data))
+    except (WebSocketDisconnect, OSError, RuntimeError):  # uvicorn: ClientDisconnected (OSError), or
+        raise _ClientGone() from None                      # RuntimeError for a send after the close
+
+
 def _rss_mb() -> float | None:
     try:
         with open("/proc/self/statm") as f:
@@ -151,7 +162,7 @@ class Session:
                 if isinstance(msg, StopMessage):
                     raise _Stopped()
                 if isinstance(msg, PingMessage):
-                    await self.ws.send_text('{"type": "pong"}')
+                    await _ws_send(self.ws, '{"type": "pong"}')
                     continue
                 raise Violation(CloseCode.BAD_MESSAGE, "a second start message; one session per connection")
             pcm = decode_pcm(data, self.start.audio)
@@ -214,7 +225,7 @@ class Session:
         while True:
             msg = await self.outbox.get()
             self._sending_since = loop.time()
-            await self.ws.send_bytes(msg)
+            await _ws_send(self.ws, msg)
             self._sending_since = None
             self.sent += 1
 
@@ -298,7 +309,7 @@ class SessionManager:
                 session = Session(self, ws, f"s{next(self._ids)}", start, self.renderers[start.avatar])
                 self.open[session.id] = session
                 self.opened += 1
-                await ws.send_text(session.ready().model_dump_json())
+                await _ws_send(ws, session.ready().model_dump_json())
                 code, reason = await session.run()
             except Violation as e:
                 code, reason = e.code, e.reason
