@@ -355,6 +355,35 @@ def speak(name: str, audio: Path, out: Path, seed: int, device: str, cache_dir: 
 
 
 @main.command()
+@click.argument("names", nargs=-1)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (0.0.0.0 exposes it; put TLS and auth in front).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+@click.option("--max-sessions", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--idle-timeout", default=30.0, show_default=True, help="Seconds without a client message.")
+@click.option("--send-timeout", default=5.0, show_default=True,
+              help="Seconds a frame may wait to be sent before a client that does not read is closed.")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="Threads stepping sessions (default: the CPU count, 2..8).")
+@click.option("--threads", "torch_threads", default=1, show_default=True, type=click.IntRange(min=1),
+              help="torch threads per operation (1: sessions run side by side on the cores).")
+@cache_option
+@friendly
+def serve(names: tuple[str, ...], host: str, port: int, device: str, max_sessions: int, idle_timeout: float,
+          send_timeout: float, workers: int | None, torch_threads: int, cache_dir: Path | None) -> None:
+    """Serve avatars NAMES (default: every one in the local store) live: a WebSocket
+    (audio chunks in, frames with their audio out), /health, and a page at /."""
+    from avatarzoo.serve.app import serve as run
+    from avatarzoo.serve.sessions import Limits
+
+    click.echo(f"avatarzoo serve: http://{host}:{port}/ (WebSocket /ws, health /health)")
+    run(list(names), host=host, port=port, device=device, store=_store(cache_dir), workers=workers,
+        torch_threads=torch_threads, limits=Limits(max_sessions=max_sessions, idle_timeout_s=idle_timeout,
+                                                   send_timeout_s=send_timeout))
+
+
+@main.command()
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--fps", default=25.0, show_default=True)

@@ -141,6 +141,15 @@ class Avatar:
 
         return stream_frames(self, audio_chunks, seed=seed, batch=batch)
 
+    def astream(self, audio_chunks, *, seed: int = 0, lead_s: float = 0.0, slack_s: float = 0.1):
+        """Live frames, paced on the clock, as an async iterator over `audio_chunks` (an
+        async iterator of float32 16 kHz chunks): idle life while none arrive, the late
+        frames dropped, rendering off the event loop (runtime/stream.py `live_frames`).
+        It runs until the consumer stops iterating."""
+        from avatarzoo.runtime.stream import live_frames
+
+        return live_frames(self.live(seed=seed, lead_s=lead_s, slack_s=slack_s), audio_chunks)
+
 
 def load(name: str | Path, *, revision: str | None = None, device: str = "cpu",
          verify: bool = True) -> Avatar:

@@ -14,8 +14,12 @@ the timeline plays at `start + i / 16000` wall-clock seconds. Frame k (its sound
   ones are skipped (their audio still plays) and counted in `dropped`, so a slow
   consumer sees a lower frame rate, not a growing delay.
 
-Every frame carries its timeline time and its audio (`runtime.speech.Frame`).
-`Avatar.live(...)` wraps a session as an async iterator for servers.
+Every frame carries its timeline time and its audio (`runtime.speech.Frame`);
+`source_of(k)` says which of the samples fed (counted from the first `feed`) frame k's
+audio came from, so that a client can match its frames to the audio it sent, and
+`skipped_audio` after a poll holds the audio of the frames that poll dropped (a player
+keeps the sound whole when it loses pictures). `Avatar.astream(...)` wraps a session
+as an async iterator for servers (`live_frames`).
 
 Shapes: S frame side.
 """
@@ -67,6 +71,10 @@ class LiveSession:
         self._fed = 0  # samples on the timeline
         self._motion = None  # driver frames computed, not yet emitted: a Motion
         self._next = 0  # next frame index to emit
+        self._placed: list[tuple[int, int, int]] = []  # (timeline sample, fed sample, n): fed audio on the timeline
+        self._consumed = 0  # fed samples moved onto the timeline
+        self._polled_from = 0  # the first frame of the last poll (kept or dropped)
+        self.skipped_audio = np.zeros(0, np.float32)  # the audio of the frames the last poll dropped
 
     # --- input ----------------------------------------------------------------------
 
@@ -99,11 +107,14 @@ class LiveSession:
         self._advance_timeline(due, now)
         motion = self._take(due - self._next)
         first = self._next
+        self._polled_from = first
         self._next = due
         keep = np.arange(len(motion))
+        self.skipped_audio = np.zeros(0, np.float32)
         if len(motion) > 1:  # late: only the newest frame is worth showing
             self.stats.dropped += len(motion) - 1
             keep = keep[-1:]
+            self.skipped_audio = self._audio_span(first, due - 2)
         frames = []
         images = self.avatar.render(motion.expression[keep], motion.pose[keep], motion.body[keep])
         for j, image in zip(keep, images):
@@ -114,23 +125,42 @@ class LiveSession:
         self.stats.frames += len(frames)
         return frames
 
+    def source_of(self, k: int, since: int | None = None) -> tuple[int, int] | None:
+        """The samples fed (counted from the first `feed`, end exclusive) that the audio
+        of frames `since`..k (default: k alone) holds, or None when it is all silence
+        the session filled in. Known for the frames of the last poll, until the next."""
+        a = int(round((k if since is None else since) * SAMPLE_RATE / self.fps))
+        b = int(round((k + 1) * SAMPLE_RATE / self.fps))
+        lo = hi = None
+        for t0, f0, n in self._placed:
+            s, e = max(a, t0), min(b, t0 + n)
+            if s < e:
+                lo = f0 + s - t0 if lo is None else lo
+                hi = f0 + e - t0
+        return None if lo is None else (lo, hi)
+
     # --- internals --------------------------------------------------------------------
 
     def _advance_timeline(self, due: int, now: float) -> None:
         """Put received audio on the timeline until the driver has every frame due (and
         at most AHEAD_S more), then silence where it still lacks audio."""
         horizon = int(((due - 1) / self.fps + self.latency_s + AHEAD_S) * SAMPLE_RATE)
-        while self._pending and self._fed < horizon:
-            a = self._pending.pop(0)
+        if self._pending and self._fed < horizon:  # all that fits, in one push: the driver's cost is per call
+            a = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
             room = horizon - self._fed
-            if len(a) > room:
-                self._pending.insert(0, a[room:])
-                a = a[:room]
+            self._pending = [a[room:]] if len(a) > room else []
+            a = a[:room]
+            self._placed.append((self._fed, self._consumed, len(a)))
+            self._consumed += len(a)
             self._push(a)
         hop = SAMPLE_RATE // 100
+        per_frame = int(SAMPLE_RATE / self.fps)
         while self._buffered() < due - self._next:
-            self.stats.silence_s += hop / SAMPLE_RATE
-            self._push(np.zeros(hop, np.float32))
+            # a late poll's silence in one block (each frame's worth completes one frame once the
+            # lookahead is heard), the last frame's by hops: never more silence than hop by hop
+            n = max(hop, (due - self._next - self._buffered() - 1) * per_frame)
+            self.stats.silence_s += n / SAMPLE_RATE
+            self._push(np.zeros(n, np.float32))
 
     def _buffered(self) -> int:
         return 0 if self._motion is None else len(self._motion)
@@ -153,8 +183,12 @@ class LiveSession:
         return head
 
     def _audio_of(self, k: int) -> np.ndarray:
-        a = int(round(k * SAMPLE_RATE / self.fps)) - self._timeline_start
-        b = int(round((k + 1) * SAMPLE_RATE / self.fps)) - self._timeline_start
+        return self._audio_span(k, k)
+
+    def _audio_span(self, k0: int, k1: int) -> np.ndarray:
+        """The timeline audio of frames k0..k1 (inclusive)."""
+        a = int(round(k0 * SAMPLE_RATE / self.fps)) - self._timeline_start
+        b = int(round((k1 + 1) * SAMPLE_RATE / self.fps)) - self._timeline_start
         buf = np.concatenate(self._timeline) if len(self._timeline) != 1 else self._timeline[0]
         self._timeline = [buf]
         return buf[max(a, 0):max(b, 0)].copy()
@@ -165,6 +199,9 @@ class LiveSession:
             buf = np.concatenate(self._timeline)
             self._timeline = [buf[cut:]]
             self._timeline_start += min(cut, len(buf))
+        # keep the placements that reach the frames of this poll (source_of)
+        keep_from = int(round(self._polled_from * SAMPLE_RATE / self.fps))
+        self._placed = [p for p in self._placed if p[0] + p[2] > keep_from]
 
 
 async def live_frames(session: LiveSession, chunks: AsyncIterator[np.ndarray]) -> AsyncIterator[Frame]:
