@@ -39,7 +39,8 @@ for lead in "" "--lead"; do
 done
 python3 benchmarks/stream_latency.py "$bundle" --device cpu | tee -a "$log"
 if [ -f benchmarks/serve_latency.py ]; then
-  timeout 240 python3 benchmarks/serve_latency.py "$bundle" --device cuda --sessions 1 4 16 --json "$out/serve.json" 2>&1 | tail -25 | tee -a "$log" || true
+  timeout 240 python3 benchmarks/serve_latency.py demo-v1 --cache /tmp/azcache --device cuda --sessions 1,4,16 \
+    --threads 4 --json "$out/serve.json" 2>&1 | tail -25 | tee -a "$log" || true
 fi
 if [ -f benchmarks/reenact.py ]; then
   timeout 120 python3 benchmarks/reenact.py --throughput "$bundle" --device cuda 2>&1 | tail -10 | tee -a "$log" || true
