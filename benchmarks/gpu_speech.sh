@@ -11,7 +11,7 @@
 set -euo pipefail
 profile=${1:-h100-fast}
 out=${OUT:-/tmp/out}
-rm -rf /tmp/azcache
+[ -n "${KEEP_CACHE:-}" ] || rm -rf /tmp/azcache  # a warm machine keeps /tmp: KEEP_CACHE=1 resumes
 mkdir -p "$out" /tmp/site /tmp/x
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
 tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/

@@ -103,13 +103,15 @@ class AudioDriver:
             shape = NetShape(**config["net"])
             net = SpeechToFace(shape, dropout=0.0)
             net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-            life = LifeModel.from_arrays({k[5:]: v.numpy() for k, v in tensors.items() if k.startswith("life.")},
+            life = LifeModel.from_arrays({k[5:]: v.cpu().numpy() for k, v in tensors.items() if k.startswith("life.")},
                                          fps=float(config["fps"]))
             features = config["features"]
             kind = get_kind("audio_features", features["kind"])
             extractor = kind.load("extractor").from_config(kind.config.model_validate(features))
-            return cls(net.to(device), config, gain=tensors["gain"].numpy(), silence=tensors["silence"].numpy(),
-                       life=life, extractor=extractor, level_mean=tensors["level_mean"].numpy())
+            # the driver runs on the CPU whatever the render device: a few small matrix
+            # products per 10 ms, fed by CPU features; a GPU round trip would cost more
+            return cls(net.cpu(), config, gain=tensors["gain"].cpu().numpy(), silence=tensors["silence"].cpu().numpy(),
+                       life=life, extractor=extractor, level_mean=tensors["level_mean"].cpu().numpy())
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise BundleError(f"audio driver tensors do not fit its config ({type(e).__name__}: {e})") from None
 
