@@ -57,7 +57,8 @@ def motion_statistics(tr, train_end: int) -> dict[str, np.ndarray]:
     pose_rotvec_min / _max [3]: extremes of the rotation relative to it, R R̄ᵀ (camera
     frame), as rotation vectors (rad); pose_translation_min / _max [3]: of t − t̄ (cm);
     body_coef [6, Bp, 2]: ridge fit of body − its mean (px) on [rotvec, t − t̄]: how
-    this body moved with this head;
+    this body moved with this head; face_size_px [1]: median outer eye-corner distance
+    (crop px), what a driver's body motion in its own pixels is scaled by;
     residual_coef [Dn, Dr] (spaces with `residual` and mouth or jaw channels; Dn = the
     channels outside `residual`, in index order): ridge fit of the residual channels on
     the mouth and jaw ones (rows of the others 0), all minus their medians. Mouth and
@@ -84,6 +85,7 @@ def motion_statistics(tr, train_end: int) -> dict[str, np.ndarray]:
         "pose_mean": mean,
         "pose_rotvec_min": rotvec.min(0), "pose_rotvec_max": rotvec.max(0),
         "pose_translation_min": trans.min(0), "pose_translation_max": trans.max(0),
+        "face_size_px": np.array([face_size_px(tr.landmarks[idx])]),
         "body_coef": _ridge(head, (body - body.mean(0)).reshape(len(idx), -1),
                             BODY_RIDGE).reshape(6, *body.shape[1:]),
     }
@@ -97,6 +99,13 @@ def motion_statistics(tr, train_end: int) -> dict[str, np.ndarray]:
         coef[src] = _ridge(x, expr[:, res] - med[res], RESIDUAL_RIDGE)
         out["residual_coef"] = coef
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+def face_size_px(landmarks: np.ndarray) -> float:
+    """Median distance (px) of the outer eye corners (MediaPipe 33 and 263) of face
+    meshes [N, 478, ≥2]."""
+    lm = np.asarray(landmarks, np.float64)
+    return float(np.median(np.linalg.norm(lm[:, 263, :2] - lm[:, 33, :2], axis=-1)))
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
