@@ -382,6 +382,42 @@ def serve(names: tuple[str, ...], host: str, port: int, device: str, max_session
         torch_threads=torch_threads, limits=Limits(max_sessions=max_sessions, idle_timeout_s=idle_timeout,
                                                    send_timeout_s=send_timeout))
 
+@click.argument("name")
+@click.option("--video", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The driver's video (tracked with the built-in tracker; its audio is muxed in).")
+@click.option("--tracking", "tracking", type=click.Path(path_type=Path), default=None,
+              help="Instead of --video: the driver's tracking.safetensors (any space; see --map).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--map", "maps", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A LinearMap .safetensors from the driver's space into the avatar's (repeatable).")
+@click.option("--scale", default="region", show_default=True, type=click.Choice(["region", "channel"]),
+              help="Map the driver's range onto the avatar's per facial region or per channel.")
+@click.option("--body", default="head", show_default=True, type=click.Choice(["head", "driver", "neutral"]),
+              help="The avatar's body follows its own head as in training, plays the driver's torso "
+                   "motion, or stays at its neutral.")
+@click.option("--side-by-side", is_flag=True, help="Write driver | avatar side by side.")
+@click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"]))
+@cache_option
+@friendly
+def drive(name: str, video: Path | None, tracking: Path | None, out: Path, maps: tuple[Path, ...], scale: str,
+          body: str, side_by_side: bool, device: str, cache_dir: Path | None) -> None:
+    """Avatar NAME reenacting someone else's performance: their expression and head motion,
+    relative to their own neutral face, played with the avatar's own face into OUT."""
+    from avatarzoo.drive.offline import load_map
+    from avatarzoo.runtime.avatar import Avatar
+    from avatarzoo.runtime.resolve import open_bundle
+
+    if (video is None) == (tracking is None):
+        raise AvatarZooError("give the driver as exactly one of --video DRIVER.mp4 or --tracking FILE")
+    source = video if video is not None else tracking
+    if not Path(source).exists():
+        raise AvatarZooError(f"{source}: no such file")
+    loaded = [load_map(m) for m in maps]
+    avatar = Avatar(open_bundle(name, store=_store(cache_dir)), device=device)
+    result = avatar.reenact(source, out, maps=loaded, scale=scale, body=body, side_by_side=side_by_side)
+    click.echo(result.summary())
+    click.echo(f"wrote {result.out}")
+
 
 @main.command()
 @click.argument("video", type=click.Path(path_type=Path))

@@ -39,6 +39,82 @@ def headline_metrics(metrics: dict[str, Any]) -> list[Metric]:
     return out
 
 
+#: Percentiles of a channel's "range" (what reenactment maps a driver's range onto):
+#: robust to the few frames where the tracker slips, unlike min/max (kept for clamping).
+RANGE_PERCENTILES = (1.0, 99.0)
+#: Ridge of the body-on-head and residual-on-mouth regressions, relative to the mean
+#: square of each input (scale-free).
+BODY_RIDGE = 0.1
+RESIDUAL_RIDGE = 0.1
+
+
+def motion_statistics(tr, train_end: int) -> dict[str, np.ndarray]:
+    """The avatar's own ranges over its training frames (the valid ones), what
+    reenactment (avatarzoo.drive) maps a driver onto; float32, D channels, Bp body points:
+
+    expression_median / _low / _high / _min / _max [D]: median, RANGE_PERCENTILES, extremes;
+    pose_mean [4, 4]: rigid mean of the head poses (geometry.rigid_mean);
+    pose_rotvec_min / _max [3]: extremes of the rotation relative to it, R R̄ᵀ (camera
+    frame), as rotation vectors (rad); pose_translation_min / _max [3]: of t − t̄ (cm);
+    body_coef [6, Bp, 2]: ridge fit of body − its mean (px) on [rotvec, t − t̄]: how
+    this body moved with this head; face_size_px [1]: median outer eye-corner distance
+    (crop px), what a driver's body motion in its own pixels is scaled by;
+    residual_coef [Dn, Dr] (spaces with `residual` and mouth or jaw channels; Dn = the
+    channels outside `residual`, in index order): ridge fit of the residual channels on
+    the mouth and jaw ones (rows of the others 0), all minus their medians. Mouth and
+    jaw only: fitted on every named channel, the residual also carried this face's
+    brow-with-mouth habits and drove the brows against the driver's (benchmarks/reenact.py).
+    """
+    from avatarzoo.geometry import matrix_to_rotvec, rigid_mean
+
+    idx = np.arange(min(max(train_end, 1), len(tr)))
+    if tr.valid[idx].sum() >= 2:
+        idx = idx[tr.valid[idx]]
+    expr = tr.expression[idx].astype(np.float64)
+    lo, hi = np.percentile(expr, RANGE_PERCENTILES, axis=0)
+    med = np.median(expr, axis=0)
+    poses = tr.pose[idx].astype(np.float64)
+    mean = rigid_mean(poses)
+    rotvec = matrix_to_rotvec(poses[:, :3, :3] @ mean[:3, :3].T)  # [F, 3]
+    trans = poses[:, :3, 3] - mean[:3, 3]  # [F, 3]
+    head = np.concatenate([rotvec, trans], axis=1)  # [F, 6]
+    body = tr.body[idx].astype(np.float64)
+    out = {
+        "expression_median": med, "expression_low": lo, "expression_high": hi,
+        "expression_min": expr.min(0), "expression_max": expr.max(0),
+        "pose_mean": mean,
+        "pose_rotvec_min": rotvec.min(0), "pose_rotvec_max": rotvec.max(0),
+        "pose_translation_min": trans.min(0), "pose_translation_max": trans.max(0),
+        "face_size_px": np.array([face_size_px(tr.landmarks[idx])]),
+        "body_coef": _ridge(head, (body - body.mean(0)).reshape(len(idx), -1),
+                            BODY_RIDGE).reshape(6, *body.shape[1:]),
+    }
+    space = tr.space
+    res = list(space.indices("residual"))
+    named = [i for i in range(space.dim) if i not in set(res)]
+    src = [k for k, i in enumerate(named) if i in set(space.indices("mouth")) | set(space.indices("jaw"))]
+    if res and src:
+        coef = np.zeros((len(named), len(res)))
+        x = expr[:, named][:, src] - med[named][src]
+        coef[src] = _ridge(x, expr[:, res] - med[res], RESIDUAL_RIDGE)
+        out["residual_coef"] = coef
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+def face_size_px(landmarks: np.ndarray) -> float:
+    """Median distance (px) of the outer eye corners (MediaPipe 33 and 263) of face
+    meshes [N, 478, ≥2]."""
+    lm = np.asarray(landmarks, np.float64)
+    return float(np.median(np.linalg.norm(lm[:, 263, :2] - lm[:, 33, :2], axis=-1)))
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
+    """W [I, O] minimising |y - x W|² + ridge · n · Σ_i ms(x_i) W_i² (x [n, I], y [n, O],
+    both centred by the caller; ms = mean square, so `ridge` is scale-free)."""
+    ms = np.maximum((x * x).mean(0), 1e-12)
+    return np.linalg.solve(x.T @ x + ridge * len(x) * np.diag(ms), x.T @ y)
+
+
 def _demo_tensors(ingest: Path, track: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The held-out sequence (expression, pose, body, audio) for replay demos, and the
     neutral inputs `Avatar.render` falls back on."""
@@ -59,6 +135,7 @@ def _demo_tensors(ingest: Path, track: Path) -> tuple[dict[str, Any], dict[str, 
         "tracking.expression_mean": torch.from_numpy(tr.expression[train].mean(0).astype(np.float32)),
         "tracking.pose_neutral": torch.from_numpy(tr.pose[neutral].astype(np.float32)),
         "tracking.body_neutral": torch.from_numpy(tr.body[train].mean(0).astype(np.float32)),
+        **{f"tracking.{k}": torch.from_numpy(v) for k, v in motion_statistics(tr, start).items()},
         "demo.expression": torch.from_numpy(tr.expression[start:].astype(np.float32)),
         "demo.pose": torch.from_numpy(tr.pose[start:].astype(np.float32)),
         "demo.body": torch.from_numpy(tr.body[start:].astype(np.float32)),

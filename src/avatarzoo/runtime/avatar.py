@@ -150,6 +150,30 @@ class Avatar:
 
         return live_frames(self.live(seed=seed, lead_s=lead_s, slack_s=slack_s), audio_chunks)
 
+    # --- reenactment: anyone's video drives the avatar (avatarzoo/drive/) --------------
+    # (`drive(audio)` above is speech → motion; a performance → motion is `reenact`.)
+
+    def reenact(self, driver, out: Path | str | None = None, *, maps=(), calibration=None, audio=None,
+                scale: str = "region", body: str = "head", side_by_side: bool = False, batch: int = 8,
+                progress=None):
+        """Play `driver` — a video file (tracked with the built-in tracker, its audio muxed
+        in), a tracking.safetensors or `Tracking` (any space: `maps` holds the
+        `LinearMap`s into the avatar's), or RGB frames [N, H, W, 3] — relative to the
+        driver's own neutral face and mean head pose, on the avatar's own ranges
+        (drive/transfer.py). Writes the video `out` when given; returns the
+        `drive.offline.Reenactment` (the avatar's inputs, clamp counts, timings)."""
+        from avatarzoo.drive.offline import reenact
+
+        return reenact(self, driver, out, maps=maps, calibration=calibration, audio=audio, scale=scale,
+                       body=body, side_by_side=side_by_side, batch=batch, progress=progress)
+
+    def reenact_live(self, *, fps: float | None = None, **options):
+        """A `drive.live.ReenactSession`: webcam frames (RGB uint8, any size) in, one at a
+        time, the avatar's frames out."""
+        from avatarzoo.drive.live import ReenactSession
+
+        return ReenactSession(self, fps=fps or self.fps, **options)
+
 
 def load(name: str | Path, *, revision: str | None = None, device: str = "cpu",
          verify: bool = True) -> Avatar:
