@@ -89,3 +89,19 @@ def test_package_versions_that_shape_outputs_join_the_key(monkeypatch):
     a = code.code_version.__wrapped__(ingest)
     monkeypatch.setattr(code, "_distribution_version", lambda top: "torch==99" if top == "torch" else real(top))
     assert code.code_version.__wrapped__(ingest) == a
+
+
+def test_the_shipped_prior_keys_the_driver_by_content(demo, tmp_path, monkeypatch):
+    import shutil
+
+    from avatarzoo.drivers import prior
+
+    shutil.copytree(prior.PRIOR_DIR, tmp_path / "priors")
+    monkeypatch.setattr(prior, "PRIOR_DIR", tmp_path / "priors")
+    before = {s.name: s.key for s in plan_stages(demo)}
+    weights = tmp_path / "priors" / "face-64.logmel.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # a refitted prior
+    weights.write_bytes(bytes(data))
+    after = {s.name: s.key for s in plan_stages(demo)}
+    assert _changed(before, after) == {"fit_audio_driver", "evaluate", "package"}

@@ -100,6 +100,11 @@ class KindConfig(BaseModel):
         cls.family = family
         register(Kind(family, field.default, cls, dict(parts or {})))
 
+    def key_material(self) -> dict:
+        """Data besides this config and the code that the kind's stage output depends on
+        (e.g. a shipped weights file, by content), for the stage key; {} by default."""
+        return {}
+
     @property
     def registered(self) -> Kind:
         """The registry entry of this config's kind."""

@@ -42,6 +42,11 @@ def prior_name(space: str, features_kind: str) -> str:
     return f"{space}.{features_kind}"
 
 
+def prior_file(space: str, features_kind: str, directory: Path | None = None) -> Path:
+    """The weights file of the shipped prior for this space and feature kind."""
+    return (directory or PRIOR_DIR) / f"{prior_name(space, features_kind)}.safetensors"
+
+
 def compatible(prior_config: dict, cfg) -> str | None:
     """None when a driver config `cfg` can start from this prior, else why not."""
     net = prior_config["net"]
@@ -50,12 +55,13 @@ def compatible(prior_config: dict, cfg) -> str | None:
     return f"the prior has {', '.join(diff)}" if diff else None
 
 
-def find_prior(space: str, features: dict, directory: Path = PRIOR_DIR) -> Prior | None:
+def find_prior(space: str, features: dict, directory: Path | None = None) -> Prior | None:
     """The shipped prior for this space and exactly these feature settings, or None."""
     from safetensors.torch import load_file
 
     name = prior_name(space, features["kind"])
-    weights, meta = directory / f"{name}.safetensors", directory / f"{name}.json"
+    weights = prior_file(space, features["kind"], directory)
+    meta = weights.with_suffix(".json")
     if not weights.is_file() or not meta.is_file():
         return None
     config = json.loads(meta.read_text())

@@ -84,3 +84,15 @@ class TcnDriverConfig(KindConfig, family="audio_driver", parts={
         description="A known audio/video offset (positive: the mouth leads the sound); overrides the estimate.")
     seed: int = 0
     checkpoint_every: int = Field(250, ge=0, description="Steps between resume checkpoints; 0: never.")
+
+    def key_material(self) -> dict:
+        """The shipped prior this driver would start from, by content: refitting the
+        prior reruns the drivers that use it."""
+        if self.prior != "builtin":
+            return {}
+        from avatarzoo.drivers.prior import prior_file
+
+        path = prior_file(self.space, self.features.kind)
+        from avatarzoo.files import file_sha256
+
+        return {"prior_sha256": file_sha256(path) if path.is_file() else None}

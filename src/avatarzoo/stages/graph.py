@@ -121,9 +121,15 @@ def _track_config(lr: "LoadedRecipe") -> dict[str, Any]:
 
 
 def _section(name: str) -> Callable[["LoadedRecipe"], dict[str, Any]]:
+    """A kind's recipe section, and whatever data its kind says its output depends on."""
+
     def get(lr: "LoadedRecipe") -> dict[str, Any]:
         value = getattr(lr.recipe, name)
-        return value.model_dump(mode="json") if value is not None else {}
+        if value is None:
+            return {}
+        data = value.model_dump(mode="json")
+        extra = value.key_material() if hasattr(value, "key_material") else {}
+        return {**data, **({"data": extra} if extra else {})}
 
     return get
 
