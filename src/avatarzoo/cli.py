@@ -382,6 +382,8 @@ def serve(names: tuple[str, ...], host: str, port: int, device: str, max_session
         torch_threads=torch_threads, limits=Limits(max_sessions=max_sessions, idle_timeout_s=idle_timeout,
                                                    send_timeout_s=send_timeout))
 
+
+@main.command()
 @click.argument("name")
 @click.option("--video", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The driver's video (tracked with the built-in tracker; its audio is muxed in).")
