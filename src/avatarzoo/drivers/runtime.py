@@ -36,6 +36,7 @@ from avatarzoo.drivers.model import NetShape, SpeechToFace
 from avatarzoo.drivers.pipeline import HOP, RATE, SAMPLE_RATE, Activity, EnergyStream, LevelNorm
 from avatarzoo.errors import BundleError
 from avatarzoo.spaces.space import ExpressionSpace
+from avatarzoo.threads import cpu_threads
 
 FORMAT_VERSION = 1
 GATE_HOLD_S = 0.4  # the silence gate closes after this long without speech
@@ -168,6 +169,7 @@ class DriverStream:
         self._cap: int | None = None  # video frames in all, once flush has begun
         self._end: int | None = None  # ... and set once no feature frame is to come
 
+    @cpu_threads()  # small ops: one thread is faster and never stalls (threads.py)
     def push(self, audio: np.ndarray) -> Motion:
         """audio [t] -> the frames that became final (possibly none)."""
         if self._end is not None:
@@ -176,6 +178,7 @@ class DriverStream:
         self.samples += len(a)
         return self._advance(self.features.push(a), self.energy.push(a))
 
+    @cpu_threads()
     def flush(self) -> Motion:
         """End of audio: the remaining frames (the lookahead heard as silence)."""
         self._cap = self.d.frames_for(self.samples)  # the frames the real audio spans

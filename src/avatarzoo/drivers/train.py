@@ -33,6 +33,7 @@ import torch
 
 from avatarzoo.drivers.data import Pairs
 from avatarzoo.drivers.model import SpeechToFace
+from avatarzoo.threads import cpu_threads
 
 GAIN_RANGE = (1.0, 2.5)
 DIFF = 4  # frames between the differences of the motion term (40 ms)
@@ -107,6 +108,7 @@ def loss_fn(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, net:
     return level + motion_weight * motion
 
 
+@cpu_threads()
 def predict(net: SpeechToFace, features: np.ndarray, *, chunk: int = 3000) -> np.ndarray:
     """Net outputs [J, D] over a whole utterance's features [J, F] (offline, no grad),
     in overlapping chunks so that memory stays bounded on hour-long inputs."""
@@ -143,6 +145,7 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+@cpu_threads()  # the driver trains on the CPU: one thread (threads.py says why)
 def fit(net: SpeechToFace, train: Sequence[Pairs], val: Sequence[Pairs], settings: FitSettings, *,
         channel_weight: np.ndarray, scratch: Path | None = None, progress: Callable = lambda it, **kw: it,
         log: Callable[[str], None] = print, params: Sequence[torch.nn.Parameter] | None = None) -> dict:

@@ -42,13 +42,13 @@ Shapes: T samples, F = T // 160 frames, M model frames (50 Hz), D = hidden size.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from avatarzoo.drivers.features.base import HOP, SAMPLE_RATE, Extractor, FeatureStream, check_audio, n_frames
 from avatarzoo.errors import InputError
+from avatarzoo.threads import cpu_threads
 
 STRIDE = 320    # samples per model frame (50 Hz)
 FIELD = 400     # receptive field of a model frame, samples
@@ -114,7 +114,7 @@ class SelfSupervised(Extractor):
         by_len: dict[int, list[int]] = {}
         for i, w in enumerate(windows):
             by_len.setdefault(len(w), []).append(i)
-        with torch.inference_mode(), _one_cpu_thread(self.device):
+        with torch.inference_mode(), cpu_threads(self.device):
             for idx in by_len.values():
                 x = torch.from_numpy(np.stack([windows[i] for i in idx])).to(self.device)
                 h = self.model(x, output_hidden_states=True).hidden_states[self.layer]
@@ -128,25 +128,6 @@ class SelfSupervised(Extractor):
         320 grid): normalised on its own, zeros appended for the last receptive field."""
         x = normalise(x) if self.normalize else x.astype(np.float32)
         return _pad_for(x, w0, stop)
-
-
-@contextmanager
-def _one_cpu_thread(device: str):
-    """On the CPU, torch on one intra-op thread for the duration (as the renderer's
-    rasterizer does, for the same measured reasons): with two OpenMP threads on the
-    2-core box every small op waits ~8-15 ms on the other thread (a 110x32 linear: 15
-    ms vs 6 us), and CPU reductions split by thread count, so results would follow the
-    machine's load."""
-    import torch
-
-    before = torch.get_num_threads()
-    if torch.device(device).type == "cpu" and before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def _pad_for(x: np.ndarray, w0: int, stop: int) -> np.ndarray:

@@ -9,37 +9,15 @@ Shapes: B images, N Gaussians per image, C colour channels, H×W image.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Literal
 
 import torch
 from torch import Tensor
 
 from avatarzoo.renderers.gaussian._torch_rasterizer import quat_scale_to_covar, rasterize_torch
+from avatarzoo.threads import cpu_threads  # noqa: F401  (re-exported: train, runtime)
 
 Backend = Literal["auto", "torch", "gsplat"]
-
-
-@contextmanager
-def cpu_threads(device: torch.device | str):
-    """On the CPU, run torch on one intra-op thread for the duration.
-
-    Two reasons, both measured on the 2-core dev box. Determinism: torch's CPU
-    reductions split work by thread count, so a fit on 1 thread and one on 2 threads
-    end with different weights (a real 60-step fit at 96²), and a choice that followed
-    the machine's load made the same recipe build different bundles. Robustness: with
-    another process on a core, OpenMP workers spin-wait on each other and a 2-thread
-    128² render stalled ~50× (2.4 s vs 66 ms), while one thread is never slower than
-    ~1.5× the quiet 2-thread speed. No effect on CUDA."""
-    on_cpu = torch.device(device).type == "cpu"
-    before = torch.get_num_threads()
-    if on_cpu and before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def _check(name: str, x: Tensor, shape: tuple) -> None:
