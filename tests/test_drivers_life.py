@@ -81,3 +81,26 @@ def test_too_short_a_recording_is_refused():
     expr, pose, body, blink, gaze, fps = _recording(n=60)
     with pytest.raises(ValueError, match="at least 4 s"):
         LifeModel.fit(expr, pose, body, fps=fps, channels=(0, 1), blink=blink, gaze=gaze)
+
+
+def test_a_lone_blink_in_a_restless_stretch_keeps_its_rate():
+    """One blink in 16 s, inside 5 s where the gaze never stops (no cut can start there):
+    segments start uniformly in time, not uniformly over the cuts, so it is still played
+    at about its own rate (uniform over the cuts played it ~1 time in 5)."""
+    n, fps = 400, 25.0
+    rng = np.random.default_rng(3)
+    blink = rng.uniform(0.0, 0.1, n)  # open lids, tracked with noise
+    blink[145 - 3:145 + 3] = [0.3, 0.8, 1.0, 1.0, 0.7, 0.2]
+    gaze = np.repeat(rng.normal(0, 0.3, size=(n // 25 + 1, 2)), 25, axis=0)[:n]
+    gaze[52:125] += np.cumsum(rng.normal(0, 0.05, size=(73, 2)), 0)  # restless: no calm frame
+    gaze[146:170] += np.cumsum(rng.normal(0, 0.05, size=(24, 2)), 0)
+    expr = np.zeros((n, 4))
+    expr[:, 0] = expr[:, 1] = blink
+    expr[:, 2:4] = gaze
+    life = LifeModel.fit(expr, np.tile(np.eye(4), (n, 1, 1)), np.zeros((n, 2, 2)), fps=fps,
+                         channels=(0, 1, 2, 3), blink=blink, gaze=gaze)
+    assert not np.any((life.cuts > 52) & (life.cuts < 125))
+    minutes = 10
+    out = life.generate(int(minutes * 60 * fps), seed=0).expression[:, 0]
+    played = np.sum((out[1:] >= 0.9) & (out[:-1] < 0.9)) / minutes
+    assert 0.6 * 3.75 <= played <= 1.6 * 3.75, played
