@@ -249,3 +249,32 @@ def test_validation_patience_stops_the_fit(recording):
     model, data, _ = _model(recording, steps=40)
     summary = fit(model, data, cfg, log=lambda s: None)
     assert summary["steps_run"] < 40
+
+
+def test_an_interrupted_fit_with_validation_resumes_to_the_same_kept_weights(recording, tmp_path):
+    """The kept weights, their score and the best score ride in the resume checkpoint:
+    killed after the first validation and rerun, the fit keeps what an uninterrupted
+    one keeps, bit for bit."""
+    opts = _cfg(steps=8, densify_every=2, densify_until=0.9, checkpoint_every=2, validate_every=2,
+                validation_tolerance=0.0)
+    clean, data, _ = _model(recording)
+    s_clean = fit(clean, data, opts, log=lambda s: None)
+
+    def dies_after(k):
+        def progress(it, **kw):
+            for i, x in enumerate(it):
+                if i == k:
+                    raise KeyboardInterrupt
+                yield x
+        return progress
+
+    first, data, _ = _model(recording)
+    with pytest.raises(KeyboardInterrupt):
+        fit(first, data, opts, scratch=tmp_path, progress=dies_after(5), log=lambda s: None)
+    resumed, data, _ = _model(recording)
+    s_resumed = fit(resumed, data, opts, scratch=tmp_path, log=lambda s: None)
+    assert (s_resumed["best_step"], s_resumed["validation_psnr"]) == (s_clean["best_step"], s_clean["validation_psnr"])
+    a, b = clean.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
