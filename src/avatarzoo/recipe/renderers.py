@@ -99,8 +99,9 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
     )
     validation_every: int = Field(
         8, ge=0,
-        description="Withhold every k-th training frame from the optimiser as a validation slice"
-        " (never a held-out frame); 0: no validation, the last step's weights are kept.",
+        description="Withhold every k-th block of 12 consecutive training frames from the optimiser"
+        " as a validation slice (never a held-out frame); 0: no validation, the last step's"
+        " weights are kept.",
     )
     validate_every: int = Field(
         100, ge=1,
