@@ -1,11 +1,13 @@
 """Render fps of a trained Gaussian avatar, measured as the evaluate stage measures it
-(batch 1, deformation included, warm-up, device sync, median of timed calls).
+(batch 1, deformation included, warm-up, device sync, median of timed calls), and at
+larger batches (`--batch 1 8`: frames per second = batch / median call time).
 
     python benchmarks/render_fps.py FIT_RENDERER_DIR TRACKING_SAFETENSORS [--device cuda]
-        [--frames 50] [--repeats 500] [--size S]
+        [--frames 50] [--repeats 500] [--size S] [--batch 1 8] [--out FILE.json]
 
 FIT_RENDERER_DIR holds renderer.safetensors + renderer.json (a fit_renderer stage
 output in the cache); the driving signals are the last --frames tracked frames.
+--size renders at S² (default: the renderer's own side).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import json
 
 import torch
 
-from avatarzoo.evaluate.speed import render_speed
+import numpy as np
+
+from avatarzoo.evaluate.speed import _sync, render_speed, time_calls
 from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
 from avatarzoo.contracts.tracking import Tracking
 
@@ -29,6 +33,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=500)
     ap.add_argument("--max-seconds", type=float, default=30.0)
+    ap.add_argument("--size", type=int, default=None)
+    ap.add_argument("--batch", type=int, nargs="+", default=[1])
+    ap.add_argument("--out", default=None, help="also write the result here (JSON)")
     args = ap.parse_args()
     renderer = GaussianRenderer.from_dir(args.renderer_dir, args.device)
     tr = Tracking.load(args.tracking)
@@ -37,11 +44,40 @@ def main() -> None:
     def t(x):
         return torch.as_tensor(x[sl], dtype=torch.float32, device=args.device)
 
-    result = render_speed(renderer, t(tr.expression), t(tr.pose), t(tr.body), device=args.device,
-                          warmup=args.warmup, repeats=args.repeats, max_seconds=args.max_seconds)
+    e, p, b = t(tr.expression), t(tr.pose), t(tr.body)
+    size = args.size or renderer.size
+    if size != renderer.size:  # render_speed renders at the renderer's side; rescale it
+        from functools import partial
+
+        class AtSize:
+            space, render_float = renderer.space, partial(renderer.render_float, size=size)
+            render = partial(renderer.render, size=size)
+
+        timed = AtSize()
+    else:
+        timed = renderer
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    print(json.dumps({"device": name, "size": renderer.size,
-                      "gaussians": int(renderer.model.means.shape[0]), **result}, indent=2))
+    out = {"device": name, "size": size, "gaussians": int(renderer.model.means.shape[0])}
+    for batch in args.batch:
+        if batch == 1:  # exactly the evaluate stage's measurement
+            row = render_speed(timed, e, p, b, device=args.device, warmup=args.warmup,
+                               repeats=args.repeats, max_seconds=args.max_seconds)
+        else:
+            n = len(e)
+            idx = [torch.arange(i * batch, (i + 1) * batch, device=e.device) % n for i in range(n)]
+            with torch.inference_mode():
+                sec = time_calls(lambda i: timed.render_float(e[idx[i % n]], p[idx[i % n]], b[idx[i % n]]),
+                                 sync=_sync(args.device), warmup=args.warmup, repeats=args.repeats,
+                                 max_seconds=args.max_seconds)
+            med = float(np.median(sec))
+            row = {"median_ms": med * 1e3, "p90_ms": float(np.percentile(sec, 90)) * 1e3,
+                   "calls": int(sec.size), "fps": batch / med}
+        out[f"batch{batch}"] = row
+        print(json.dumps({f"batch{batch}": row}), flush=True)
+    print(json.dumps(out, indent=2))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(out, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import torch
 
 from _evaluate_fakes import FakeRenderer, fake_track, synthetic
 from avatarzoo.errors import InputError, SpaceError, StageError
+from avatarzoo.evaluate.config import EvalConfig
 from avatarzoo.evaluate.holdout import evaluate_holdout
 from avatarzoo.evaluate.report import EvalReport, format_report
 from avatarzoo.evaluate.speed import render_speed
@@ -112,3 +113,62 @@ def test_render_speed_reports_positive_rates_without_judging_them():
     assert t["calls"] == 3 and t["fps"] > 0 and t["fps_uint8"] > 0
 
 
+
+
+def test_live_minus_frozen_inside_and_outside_the_face_box(result):
+    report, _, _ = result
+    im = report.images
+    gain = im.live_minus_frozen
+    assert gain.face_db == pytest.approx(im.render.psnr_face - im.frozen.psnr_face)
+    # the padded face box covers these 64² frames: nothing is outside it
+    assert gain.outside_db is None and im.render.per_frame.psnr_outside == [None] * 20
+    assert report.headline["live_minus_frozen_face_db"] == gain.face_db
+    assert "live_minus_frozen_outside_db" not in report.headline
+    assert report.needles is None and "needles_live" not in report.headline  # FakeRenderer can't count
+    assert "outside it – (the face box covers the frame)" in format_report(report)
+
+
+def test_outside_psnr_is_none_when_the_face_box_covers_the_frame():
+    from avatarzoo.evaluate.scores import score_frames
+
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    pred = gt.copy()
+    pred[:, :4] = 0  # an error outside a box that misses the top rows
+    part = score_frames(pred, gt, np.array([[0, 8, 24, 32]] * 2))
+    whole = score_frames(pred, gt, np.array([[0, 0, 32, 32]] * 2))
+    assert np.isfinite(part["psnr_outside"]).all() and part["psnr_outside"][0] < part["psnr_face"][0]
+    assert np.isnan(whole["psnr_outside"]).all()
+
+
+class NeedleRenderer(FakeRenderer):
+    """A fake renderer that reports one needle per frame for a live code, none frozen."""
+
+    needle_definition = {"ratio": 10.0, "min_opacity": 0.1, "min_length": 0.005}
+
+    def __init__(self, size, neutral):
+        super().__init__(size)
+        self.neutral = torch.as_tensor(neutral, dtype=torch.float32)
+
+    def needles(self, expression, pose, body):
+        return (~torch.isclose(expression, self.neutral[None]).all(-1)).long()
+
+
+def test_needles_are_counted_for_live_and_frozen_renders(tmp_path):
+    frames, tracking = synthetic()
+    neutral = tracking.expression[:40][tracking.valid[:40]].mean(0)
+    (tmp_path / "o").mkdir()
+    report = evaluate_holdout(
+        frames=frames, holdout_start=40, fps=25.0, tracking=tracking, renderer=NeedleRenderer(64, neutral),
+        track=None, out=tmp_path / "o", scratch=tmp_path / "s", avatar="n-v1", time_render=False,
+        config=EvalConfig(face_pad=0.0),  # a box smaller than the frame: pixels outside it
+    )
+    im = report.images
+    assert im.live_minus_frozen.outside_db == pytest.approx(im.render.psnr_outside - im.frozen.psnr_outside)
+    assert report.headline["live_minus_frozen_outside_db"] == im.live_minus_frozen.outside_db
+    nd = report.needles
+    assert nd.frozen_mean == 0 and nd.frozen_max == 0
+    assert len(nd.per_frame_live) == 20 and nd.live_mean == pytest.approx(np.mean(nd.per_frame_live))
+    assert nd.live_mean > 0 and nd.live_max == 1
+    assert report.headline["needles_live"] == nd.live_mean and report.headline["needles_frozen"] == 0
+    assert "needles (on screen" in format_report(report)

@@ -24,10 +24,12 @@ from avatarzoo.evaluate.plot import FROZEN, GT, LIVE, Panel, Series, draw_panels
 from avatarzoo.evaluate.report import (
     ChannelCurves,
     EvalReport,
+    ExpressionGain,
     Fidelity,
     FrameScores,
     ImageMetrics,
     Images,
+    Needles,
     Speed,
 )
 from avatarzoo.evaluate.scores import KEYS, score_frames
@@ -44,6 +46,8 @@ class Renderer(Protocol):
 
     def render(self, expression: Any, pose: Any, body: Any) -> Any: ...  # uint8 [B, R, R, 3]
     def render_float(self, expression: Any, pose: Any, body: Any) -> Any: ...  # float [B, 3, R, R]
+    # optional: needles(expression, pose, body) -> [B] counts and needle_definition
+    # {ratio, min_opacity, min_length} (GaussianRenderer has them); without, no count
 
 
 #: track(frames, *, fps, reference) -> Tracking; `avatarzoo.trackers.mediapipe.track_frames`
@@ -186,6 +190,8 @@ def evaluate_holdout(
     live_mm = np.lib.format.open_memmap(scratch / "live.npy", mode="w+", dtype=np.uint8, shape=(m, s, s, 3))
     frozen_mm = np.lib.format.open_memmap(scratch / "frozen.npy", mode="w+", dtype=np.uint8, shape=(m, s, s, 3))
     scores: dict[str, dict[str, list[float]]] = {k: {key: [] for key in KEYS} for k in ("render", "frozen", "baseline")}
+    count_needles = getattr(renderer, "needles", None)
+    needles: dict[str, list[int]] = {"live": [], "frozen": []}
 
     starts = range(0, m, config.batch)
     with SideBySideWriter(out / OUTPUTS.video, size=s, fps=fps, heat_max=config.heat_max) as video, torch.inference_mode():
@@ -199,7 +205,10 @@ def evaluate_holdout(
             live_mm[a:b], frozen_mm[a:b] = live, frozen
             for name, pred in (("render", live), ("frozen", frozen), ("baseline", baseline)):
                 for key, v in score_frames(pred, gt, boxes[a:b]).items():
-                    scores[name][key].extend(float(x) for x in v)
+                    scores[name][key].extend(float(x) if np.isfinite(x) else None for x in v)
+            if count_needles is not None:
+                needles["live"] += [int(x) for x in to_numpy(count_needles(expr_w[a:b], pose_w[a:b], body_w[a:b]))]
+                needles["frozen"] += [int(x) for x in to_numpy(count_needles(frozen_w[a:b], pose_w[a:b], body_w[a:b]))]
             labels = [(f"#{holdout_start + j}", f"{scores['render']['psnr_full'][j]:.1f} dB") for j in range(a, b)]
             video.write(gt, live, labels)
     live_mm.flush()
@@ -212,7 +221,17 @@ def evaluate_holdout(
         baseline=metrics["baseline"],
         face_pad=config.face_pad,
         face_boxes=[tuple(int(x) for x in box) for box in boxes],
+        live_minus_frozen=ExpressionGain.of(metrics["render"], metrics["frozen"]),
     )
+    needle_report = None
+    if count_needles is not None:
+        needle_report = Needles(
+            **getattr(renderer, "needle_definition", {"ratio": float("nan"), "min_opacity": float("nan"),
+                                                        "min_length": float("nan")}),
+            live_mean=float(np.mean(needles["live"])), live_max=max(needles["live"]),
+            frozen_mean=float(np.mean(needles["frozen"])), frozen_max=max(needles["frozen"]),
+            per_frame_live=needles["live"],
+        )
 
     # Contact sheet: the most expressive held-out frames (headline channels) + even spacing.
     head = sorted({i for idx in fid.headline_channels(space).values() for i in idx}) or list(range(space.dim))
@@ -289,6 +308,7 @@ def evaluate_holdout(
         fidelity=fidelity,
         speed=speed,
         lipsync=lipsync,
+        needles=needle_report,
         notes=notes,
     ).with_headline()
 

@@ -25,21 +25,27 @@ class _Model(BaseModel):
 
 
 class FrameScores(_Model):
-    """Per-frame scores, index-aligned with `EvalReport.frames`."""
+    """Per-frame scores, index-aligned with `EvalReport.frames`. `psnr_outside`: PSNR of
+    the pixels outside the face box, None where the box covers the whole frame (a tight
+    crop); empty in reports written before it existed."""
 
     psnr_full: list[float]
     ssim_full: list[float]
     psnr_face: list[float]
     ssim_face: list[float]
+    psnr_outside: list[float | None] = Field(default_factory=list)
 
 
 class ImageMetrics(_Model):
-    """Means over the held-out frames (PSNR: mean of per-frame dB) and the per-frame arrays."""
+    """Means over the held-out frames (PSNR: mean of per-frame dB) and the per-frame arrays.
+    `psnr_outside` is the mean over the frames that have pixels outside the face box,
+    None when none has."""
 
     psnr_full: float
     ssim_full: float
     psnr_face: float
     ssim_face: float
+    psnr_outside: float | None = None
     per_frame: FrameScores
 
     @classmethod
@@ -47,13 +53,49 @@ class ImageMetrics(_Model):
         def mean(v: list[float]) -> float:
             return float(sum(v) / len(v)) if v else float("nan")
 
+        outside = [x for x in scores.psnr_outside if x is not None]
         return cls(
             psnr_full=mean(scores.psnr_full),
             ssim_full=mean(scores.ssim_full),
             psnr_face=mean(scores.psnr_face),
             ssim_face=mean(scores.ssim_face),
+            psnr_outside=mean(outside) if outside else None,
             per_frame=scores,
         )
+
+
+class ExpressionGain(_Model):
+    """What the live expression adds over the same render with the expression frozen at
+    its training mean, in dB (live − frozen, means of per-frame PSNR): in the face box
+    it should be ≥ 0 (the expression explains the face); outside it ≈ 0 (the expression
+    must not touch background or torso; issue 14 saw −1.3 dB there)."""
+
+    full_db: float
+    face_db: float
+    outside_db: float | None = Field(None, description="None when the face box covers every frame.")
+
+    @classmethod
+    def of(cls, live: ImageMetrics, frozen: ImageMetrics) -> "ExpressionGain":
+        out = None
+        if live.psnr_outside is not None and frozen.psnr_outside is not None:
+            out = live.psnr_outside - frozen.psnr_outside
+        return cls(full_db=live.psnr_full - frozen.psnr_full, face_db=live.psnr_face - frozen.psnr_face,
+                   outside_db=out)
+
+
+class Needles(_Model):
+    """Needle Gaussians per held-out frame (the renderer's own definition, e.g.
+    `avatarzoo.renderers.gaussian.needles`: on screen, opacity ≥ `min_opacity`, projected
+    major 1σ axis ≥ `min_length` × frame side and ≥ `ratio` × the minor one)."""
+
+    ratio: float
+    min_opacity: float
+    min_length: float
+    live_mean: float
+    live_max: int
+    frozen_mean: float
+    frozen_max: int
+    per_frame_live: list[int]
 
 
 class Images(_Model):
@@ -65,6 +107,8 @@ class Images(_Model):
     baseline: ImageMetrics = Field(description="The mean training frame, for every held-out frame.")
     face_pad: float = Field(description="Padding of the face box, as a fraction of the face's extent per side.")
     face_boxes: list[tuple[int, int, int, int]]
+    live_minus_frozen: ExpressionGain | None = Field(
+        None, description="render − frozen, dB, in the face box and outside it (None in older reports).")
 
 
 # --- expression fidelity -----------------------------------------------------------
@@ -256,6 +300,7 @@ class EvalReport(_Model):
     fidelity: Fidelity | None = Field(None, description="None when the window is too short to track.")
     speed: Speed | None = None
     lipsync: LipSync | None = Field(None, description="None without an audio driver (or a re-tracker).")
+    needles: Needles | None = Field(None, description="None when the renderer cannot count them.")
     notes: list[str] = Field(default_factory=list)
     headline: dict[str, float] = Field(
         default_factory=dict,
@@ -288,8 +333,17 @@ def headline_of(report: EvalReport) -> dict[str, float]:
     im = report.images
     out: dict[str, float] = {}
     for prefix, m in (("", im.render), ("baseline_", im.baseline), ("frozen_", im.frozen)):
-        for k in ("psnr_full", "ssim_full", "psnr_face", "ssim_face"):
-            out[prefix + k] = float(getattr(m, k))
+        for k in ("psnr_full", "ssim_full", "psnr_face", "ssim_face", "psnr_outside"):
+            if getattr(m, k) is not None:
+                out[prefix + k] = float(getattr(m, k))
+    gain = im.live_minus_frozen
+    if gain is not None:
+        out["live_minus_frozen_face_db"] = gain.face_db
+        if gain.outside_db is not None:
+            out["live_minus_frozen_outside_db"] = gain.outside_db
+    if report.needles is not None:
+        out["needles_live"] = report.needles.live_mean
+        out["needles_frozen"] = report.needles.frozen_mean
     if report.fidelity is not None:
         for r in report.fidelity.regions:
             if r.measurable and r.live is not None:
@@ -349,6 +403,18 @@ def format_report(report: EvalReport) -> str:
         f"{'gain over baseline':<28}{r.psnr_full - b.psnr_full:>+10.2f}{r.ssim_full - b.ssim_full:>+10.3f}"
         f"{r.psnr_face - b.psnr_face:>+10.2f}{r.ssim_face - b.ssim_face:>+10.3f}"
     )
+    gain = im.live_minus_frozen
+    if gain is not None:
+        outside = "– (the face box covers the frame)" if gain.outside_db is None else (
+            f"{gain.outside_db:+.2f} dB (render {_fmt(r.psnr_outside, '.2f')}, frozen {_fmt(im.frozen.psnr_outside, '.2f')})")
+        lines.append(f"live − frozen expression: face box {gain.face_db:+.2f} dB, outside it {outside}")
+    nd = report.needles
+    if nd is not None:
+        lines.append(
+            f"needles (on screen, axis ratio ≥ {nd.ratio:g}, opacity ≥ {nd.min_opacity:g}, length ≥"
+            f" {nd.min_length:g} × side): live {nd.live_mean:.1f}/frame (max {nd.live_max}),"
+            f" frozen {nd.frozen_mean:.1f} (max {nd.frozen_max})"
+        )
     fid = report.fidelity
     lines.append("")
     if fid is None:

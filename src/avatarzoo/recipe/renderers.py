@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from avatarzoo.kinds import KindConfig
+
+
+class ExpressionLimits(BaseModel):
+    """Bounds on what the expression may do to one Gaussian: each offset is squashed
+    as `b · tanh(Δ / b)` (identity for small Δ, never beyond ±b). The defaults sit above
+    the 99th percentile of the unbounded branch's offsets on the demo (128² CPU build:
+    position 0.10, rotation 0.49, log-scale 0.42, opacity 0.62, colour 0.19) and far
+    below its maxima (0.54, 3.1, 2.6, 2.7, 1.4): they cut the outliers, not the motion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    position: float = Field(
+        0.12, gt=0, description="Largest position offset per axis, as a fraction of the face width"
+        " (`unit`): a jaw drop or a lip corner, never across the frame.")
+    rotation: float = Field(0.5, gt=0, description="Largest rotation offset per axis (quaternion tangent, ~rad).")
+    log_scale: float = Field(0.5, gt=0, description="Largest log-scale offset per axis (×1.65 at most).")
+    opacity: float = Field(3.0, gt=0, description="Largest opacity-logit offset.")
+    color: float = Field(2.0, gt=0, description="Largest colour-logit offset per channel.")
 
 
 class GaussianRendererConfig(KindConfig, family="renderer", parts={
@@ -56,4 +74,49 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         None, ge=1,
         description="PyTorch rasterizer only: composite at most this many front-most Gaussians"
         " per tile (speed on CPU); None: all (exact).",
+    )
+    expression_limits: ExpressionLimits | None = Field(
+        default_factory=ExpressionLimits,
+        description="Bounds on the expression's per-Gaussian offsets; None: unbounded (renderers"
+        " built before issue 14 load as None).",
+    )
+    gate_radius: float = Field(
+        0.36, gt=0,
+        description="Expression gates fall smoothly to exactly 0 at this 3D distance from the"
+        " nearest tracked face landmark (fraction of the face width): background, torso and"
+        " hair far from the face never move with the expression. Gates are recomputed from"
+        " each Gaussian's rest position every `densify_every` steps (and for clones).",
+    )
+    max_anisotropy: float | None = Field(
+        8.0, gt=1,
+        description="Largest ratio of a Gaussian's longest to shortest axis, enforced after every"
+        " optimizer step (no needles); None: unlimited.",
+    )
+    max_scale: float | None = Field(
+        0.15, gt=0,
+        description="Largest axis (1σ) of a Gaussian, fraction of the face width, enforced after"
+        " every optimizer step; None: unlimited.",
+    )
+    validation_every: int = Field(
+        8, ge=0,
+        description="Withhold every k-th block of 12 consecutive training frames from the optimiser"
+        " as a validation slice (never a held-out frame); 0: no validation, the last step's"
+        " weights are kept.",
+    )
+    validate_every: int = Field(
+        100, ge=1,
+        description="Steps between validation passes; the weights with the best validation PSNR"
+        " are kept (and restored at the end of the fit).",
+    )
+    validation_tolerance: float = Field(
+        0.05, ge=0,
+        description="dB: a later validation pass within this of the best score so far replaces the"
+        " kept weights (later weights have the lower, decayed learning rates; differences this"
+        " small are the slice's noise).",
+    )
+    validation_patience: int | None = Field(
+        None, ge=1,
+        description="Stop after this many validation passes more than `validation_tolerance` below"
+        " the best; None: run all"
+        " `steps` (and keep the best).",
     )

@@ -63,8 +63,9 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
 
     from avatarzoo.renderers.gaussian import init as ini
     from avatarzoo.geometry import rigid_mean
-    from avatarzoo.renderers.gaussian.model import GaussianAvatar
-    from avatarzoo.renderers.gaussian.train import TrainData
+    from avatarzoo.renderers.gaussian.gates import GateField
+    from avatarzoo.renderers.gaussian.model import GaussianAvatar, offset_bounds
+    from avatarzoo.renderers.gaussian.train import TrainData, validation_split
 
     s0 = d["frames"].shape[1]
     n_frames = len(d["frames"])
@@ -75,6 +76,8 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     ok = np.asarray(d["valid"][:hold]).astype(bool)
     if ok.sum() >= max(1, len(ok) // 2):
         train_idx = train_idx[ok]
+    # the validation slice comes out of the training frames only (never [hold, n))
+    train_idx, val_idx = validation_split(train_idx, cfg.validation_every)
     K = d["K"].astype(np.float64)
     pose = d["pose"].astype(np.float64)
     expr = d["expression"].astype(np.float32)
@@ -86,7 +89,9 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     mean_frame, mask = _streamed_mean(d["frames"], d["masks"], train_idx, s0)
     n_init = max(16, int(cfg.init_fraction * cfg.gaussians))
     init, scal = ini.initial_gaussians(mean_frame, mask, K, ref_pose, d["canonical"].astype(np.float64),
-                                       aff, n_init, feature_dim=cfg.feature_dim, seed=cfg.seed)
+                                       aff, n_init, feature_dim=cfg.feature_dim, seed=cfg.seed,
+                                       gate_radius=cfg.gate_radius)
+    limits = cfg.expression_limits.model_dump() if cfg.expression_limits is not None else None
     log(f"init: {len(init['means'])} Gaussians from the person mask and tracked face; "
         f"groups {names}; unit {scal['unit']:.4g}, torso depth {scal['torso_depth']:.4g}")
     model = GaussianAvatar(
@@ -94,7 +99,7 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
         body_ref=torch.as_tensor(body_ref), body_index=torch.as_tensor(body_index),
         torso_depth=scal["torso_depth"], channel_group=torch.as_tensor(group), n_groups=len(names),
         background=torch.as_tensor(d["background"]).permute(2, 0, 1), feature_dim=cfg.feature_dim,
-        unit=scal["unit"],
+        unit=scal["unit"], bounds=offset_bounds(limits),
     )
     with torch.no_grad():
         for k, v in init.items():
@@ -103,7 +108,9 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
         frames=d["frames"], expression=expr, pose=pose.astype(np.float32),
         body=d["body"].astype(np.float32),
         boxes=ini.region_boxes(d["landmarks"], train_size / s0), train_idx=train_idx,
-        size=train_size,
+        size=train_size, val_idx=val_idx,
+        gate_field=GateField.from_face(d["canonical"], ref_pose, aff, unit=scal["unit"],
+                                       radius=cfg.gate_radius),
     )
     return model, data, names
 
@@ -121,6 +128,7 @@ def renderer_config(model, cfg, space, body_names, groups, summary: dict) -> dic
         "groups": groups,
         "unit": model.unit,
         "torso_depth": model.torso_depth,
+        "expression_limits": cfg.model_dump(mode="json")["expression_limits"],
         "space": json.loads(space.to_json()),
         "body_names": body_names,
         "config": cfg.model_dump(mode="json"),

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from avatarzoo.renderers.gaussian.gates import GateField
 from avatarzoo.spaces.space import ExpressionSpace
 
 # MediaPipe face-mesh topology (the tracking contract's 478 landmarks)
@@ -120,13 +121,15 @@ def initial_gaussians(
     *,
     feature_dim: int = 16,
     seed: int = 0,
+    gate_radius: float = 0.36,
 ) -> tuple[dict[str, Tensor], dict[str, float]]:
     """Place `n` Gaussians on the person: face pixels (inside the projected face
     landmarks' hull) at twice the density of the rest, each unprojected at a depth
     interpolated from the nearest face landmarks (face), behind the nearest landmark
     (hair, ears: above the chin) or at the torso depth (below), coloured from the mean
     frame, isotropic at the sample spacing, blend weights head→torso across a neck band,
-    region gates from the nearest landmark's affinity and its distance.
+    region gates from the nearest landmark's affinity and its distance (gates.py; 0 beyond
+    `gate_radius` × the face width).
 
     Returns the per-Gaussian tensors (PER_GAUSSIAN + gates of model.py) and scalars
     {'torso_depth', 'unit'}."""
@@ -186,16 +189,10 @@ def initial_gaussians(
 
     col = mean_frame[np.clip(xy[:, 1].astype(int), 0, s - 1), np.clip(xy[:, 0].astype(int), 0, s - 1)]
 
-    # region gates: affinity of the nearest landmark (3D, reference space) × proximity
-    lm_cam = canonical @ ref_pose[:3, :3].T + ref_pose[:3, 3]
-    nearest = np.empty(len(cam), np.int64)
-    dmin = np.empty(len(cam))
-    for c in range(0, len(cam), CHUNK):
-        dist2 = ((cam[c : c + CHUNK, None] - lm_cam[None]) ** 2).sum(-1)
-        nearest[c : c + CHUNK] = dist2.argmin(1)
-        dmin[c : c + CHUNK] = dist2.min(1)
-    prox = np.exp(-dmin / (2 * (0.12 * unit) ** 2))
-    gates = affinity[nearest] * prox[:, None]
+    # region gates: affinity of the nearest landmark (3D, reference space) × a falloff that
+    # is exactly 0 beyond gate_radius (gates.py; training recomputes them as Gaussians move)
+    field = GateField.from_face(canonical, ref_pose, affinity, unit=unit, radius=gate_radius)
+    gates = field(torch.as_tensor(cam, dtype=torch.float32)).numpy()
 
     m = len(xy)
     wt = np.clip(w_head, 1e-3, 1 - 1e-3)

@@ -13,7 +13,11 @@ Geometry is driven by explicit tracked motions, the expression only deforms:
   Δᵢ = Σ_r gᵢᵣ fᵢᵀ (Σ_{k ∈ r} e_k G_k), with fᵢ a learned feature per Gaussian, G_k a
   learned [F, 13] basis per channel and gᵢᵣ a fixed gate (how near Gaussian i is to
   the landmarks that region r's channels move, measured on the tracking). One matmul
-  per frame; linear in e, so it extrapolates smoothly to held-out codes;
+  per frame; linear in e, so it extrapolates smoothly to held-out codes. With
+  `bounds` (the recipe's `expression_limits`) each offset is squashed as b·tanh(Δ/b):
+  linear for small codes, never past ±b however extreme the code (issue 14: unbounded
+  offsets let a few Gaussians fly across the frame as streaks). The gates are exactly
+  0 away from the face (gates.py), so the expression cannot reach background or torso;
 * the background is the ingest plate plus a learned low-resolution residual,
   composited under the rendered alpha.
 
@@ -34,6 +38,19 @@ N_OUT = 13  # deformation outputs: Δposition 3, Δrotation 3, Δlog-scale 3, Δ
 PER_GAUSSIAN = ("means", "quats", "log_scales", "opacity_logits", "color_logits", "blend_logits",
                 "features")
 PER_GAUSSIAN_BUFFERS = ("gates",)
+#: The order of `ExpressionLimits`' fields in the 13 deformation outputs.
+BOUND_LAYOUT = (("position", 3), ("rotation", 3), ("log_scale", 3), ("opacity", 1), ("color", 3))
+
+
+def offset_bounds(limits: dict[str, float] | None) -> Tensor | None:
+    """[13] bound of each deformation output from the recipe's `expression_limits`
+    (its JSON form: {position, rotation, log_scale, opacity, color}); None: unbounded."""
+    if limits is None:
+        return None
+    missing = [k for k, _ in BOUND_LAYOUT if k not in limits]
+    if missing:
+        raise ValueError(f"expression_limits lacks {missing}; expected the keys {[k for k, _ in BOUND_LAYOUT]}")
+    return torch.tensor([float(limits[k]) for k, w in BOUND_LAYOUT for _ in range(w)])
 
 
 def similarity_2d(src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -124,6 +141,7 @@ class GaussianAvatar(nn.Module):
         feature_dim: int = 16,
         unit: float = 1.0,  # face width in world units: scale of position offsets
         bg_residual_size: int = 32,
+        bounds: Tensor | None = None,  # [13] (offset_bounds); None: unbounded offsets
     ):
         super().__init__()
         self.size = int(size)
@@ -140,6 +158,10 @@ class GaussianAvatar(nn.Module):
         d = int(channel_group.numel())
         self.bg_residual = nn.Parameter(torch.zeros(3, bg_residual_size, bg_residual_size))
         self.basis = nn.Parameter(torch.zeros(d, self.feature_dim, N_OUT))
+        if bounds is not None and (tuple(bounds.shape) != (N_OUT,) or not bool((bounds > 0).all())):
+            raise ValueError(f"bounds must be [{N_OUT}] positive numbers, got {bounds}")
+        # not persistent: the bound is the recipe's (renderer.json), not a weight
+        self.register_buffer("bounds", None if bounds is None else bounds.float().clone(), persistent=False)
         self.resize(n)
 
     # --- per-Gaussian storage ------------------------------------------------------
@@ -199,13 +221,16 @@ class GaussianAvatar(nn.Module):
         return (self.gates[:, :, None] * self.features[:, None, :]).reshape(self.n, -1)
 
     def deformation(self, expression: Tensor, gated: Tensor | None = None) -> Tensor:
-        """Offsets [B, N, 13] from expression [B, D]."""
+        """Offsets [B, N, 13] from expression [B, D], each within ±`bounds` when set."""
         groups = torch.arange(self.n_groups, device=expression.device)
         onehot = (self.channel_group[:, None] == groups[None]).to(expression.dtype)  # [D, R]
         # M[b, r] = Σ_{k in r} e[b, k] G_k: [B, R, F, 13]
         m = torch.einsum("bk,kr,kfo->brfo", expression, onehot, self.basis)
         g = self.gated_features() if gated is None else gated
-        return g @ m.reshape(len(expression), -1, N_OUT)  # [B, N, 13]
+        delta = g @ m.reshape(len(expression), -1, N_OUT)  # [B, N, 13]
+        if self.bounds is None:
+            return delta
+        return self.bounds * torch.tanh(delta / self.bounds)  # b·tanh(Δ/b): |·| < b, slope 1 at 0
 
     # --- forward -------------------------------------------------------------------
 
@@ -281,5 +306,5 @@ def inverse_sigmoid(x: Tensor) -> Tensor:
     return torch.log(x / (1 - x))
 
 
-__all__ = ["GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "inverse_sigmoid", "pinhole_inverse",
+__all__ = ["BOUND_LAYOUT", "GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "offset_bounds", "inverse_sigmoid", "pinhole_inverse",
            "MATMUL33", "matmul33", "matvec3", "rigid_inverse", "similarity_2d"]

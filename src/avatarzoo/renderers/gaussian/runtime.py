@@ -47,7 +47,10 @@ class GaussianRenderer:
     @classmethod
     def from_tensors(cls, tensors: dict[str, Tensor], config: dict, device: str = "cpu"
                      ) -> "GaussianRenderer":
-        from avatarzoo.renderers.gaussian.model import GaussianAvatar
+        """`config` is renderer.json; its `expression_limits` (absent in renderers fitted
+        before issue 14, which then render unbounded, as they were trained) bounds the
+        expression offsets."""
+        from avatarzoo.renderers.gaussian.model import GaussianAvatar, offset_bounds
 
         if config.get("kind") != "gaussian":
             raise BundleError(f"renderer config kind is {config.get('kind')!r}, expected 'gaussian'")
@@ -63,6 +66,7 @@ class GaussianRenderer:
             n_groups=int(config["n_groups"]), background=t["background"],
             feature_dim=int(config["feature_dim"]), unit=float(config["unit"]),
             bg_residual_size=int(t["bg_residual"].shape[-1]),
+            bounds=offset_bounds(config.get("expression_limits")),
         ).to(device)
         model.load_state_dict(t)
         return cls(model.to(device), config)
@@ -140,6 +144,24 @@ class GaussianRenderer:
             g = self._gaussians(e, p, b)
             img, _, _ = self.model.splat(g, s, self._background(s), backend=self.backend)
             return img.clamp(0, 1)
+
+    @property
+    def needle_definition(self) -> dict[str, float]:
+        """The thresholds `needles` counts with (needles.py), for the report."""
+        from avatarzoo.renderers.gaussian import needles as nd
+
+        return {"ratio": nd.RATIO, "min_opacity": nd.MIN_OPACITY, "min_length": nd.MIN_LENGTH}
+
+    def needles(self, expression: Tensor, pose: Tensor, body: Tensor) -> Tensor:
+        """[B] long: needle Gaussians on screen in each frame at S (needles.py defines
+        them), after expression, pose and body."""
+        from avatarzoo.renderers.gaussian.needles import needle_count
+        from avatarzoo.renderers.gaussian.rasterize import cpu_threads
+
+        e, p, b = self._check(expression, pose, body)
+        with torch.inference_mode(), cpu_threads(self.device):
+            g = self.model.gaussians(e, p, b, gated=self._gated)
+            return needle_count(g, self.model.K, self.size)
 
     def render(self, expression: Tensor, pose: Tensor, body: Tensor, *,
                size: int | None = None) -> Tensor:

@@ -5,8 +5,15 @@ resolution on the fly), never all in RAM. Loss: (1 - λ) L1 + λ D-SSIM, both we
 per pixel by `region_weights` inside the tracked mouth and eye boxes. Densification and
 pruning (our own, backend-independent): every `densify_every` steps in the first 60%
 of training, the Gaussians with the largest mean position gradient are cloned
-(jittered, shrunk) up to the cap, and nearly transparent ones are removed. Resume
-state (weights, optimizer, step, RNG) is written atomically into the scratch dir.
+(jittered, shrunk) up to the cap, and nearly transparent ones are removed. Against
+needles and stray expression (issue 14): after every optimizer step each Gaussian's
+axes are projected into the recipe's `max_anisotropy` / `max_scale` limits
+(`limit_scales_`), and every `densify_every` steps the expression gates are recomputed
+from where the Gaussians now are (gates.py). A validation slice of the training frames
+(`validation_split`: every k-th block, never seen by the optimiser, never a held-out
+frame) is scored every `validate_every` steps and the best weights are kept. Resume
+state (weights, optimizer, step, RNG, best weights) is written atomically into the
+scratch dir.
 
 Shapes: B frames per step, N Gaussians, S training side.
 """
@@ -17,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from avatarzoo.image_metrics import ssim_map
+from avatarzoo.image_metrics import psnr, ssim_map
 from avatarzoo.renderers.gaussian.distributed import World, all_reduce_sum_, broadcast_state, check_agree
+from avatarzoo.renderers.gaussian.gates import GateField
 from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar
 from avatarzoo.renderers.gaussian.rasterize import cpu_threads
 
@@ -41,7 +49,9 @@ class TrainData:
 
     frames: the ingest memmap [N, S0, S0, 3] uint8 (read lazily); the rest are small
     arrays: expression [N, D], pose [N, 4, 4], body [N, Bp, 2] (crop px, as tracked),
-    boxes [N, 3, 4] px at S (mouth, eye, eye). Only indices in `train_idx` are read."""
+    boxes [N, 3, 4] px at S (mouth, eye, eye). The optimiser reads only `train_idx`;
+    `val_idx` (disjoint from it, see `validation_split`) is only scored. `gate_field`
+    recomputes the expression gates as Gaussians move (None: gates stay as built)."""
 
     frames: np.ndarray
     expression: np.ndarray
@@ -50,6 +60,12 @@ class TrainData:
     boxes: np.ndarray
     train_idx: np.ndarray
     size: int
+    val_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    gate_field: GateField | None = None
+
+    def __post_init__(self) -> None:
+        if np.intersect1d(self.train_idx, self.val_idx).size:
+            raise ValueError("TrainData: validation frames must not be training frames")
 
     def image(self, i: int) -> np.ndarray:
         """[S, S, 3] float32 in [0, 1] of frame i (one frame read from disk)."""
@@ -147,6 +163,70 @@ def lr_factor(step: int, steps: int, name: str) -> float:
     return math.exp(math.log(0.01) * min(step / max(steps, 1), 1.0))
 
 
+#: Frames per validation block: neighbouring frames at 25 fps are near copies, so the
+#: slice is whole blocks (~0.5 s) rather than single frames, a little like the held-out
+#: window (unseen stretches of time), and at most MAX_VALIDATION frames are scored.
+VALIDATION_BLOCK = 12
+MAX_VALIDATION = 48
+
+
+def validation_split(idx: np.ndarray, every: int, *, block: int = VALIDATION_BLOCK
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Split the training frames `idx` [N] (sorted) into (optimised, validation): idx is
+    cut into consecutive blocks of `block` frames and every `every`-th block (the last
+    of each group of `every`) is validation. `every` 0, or too few frames for two
+    blocks, gives no validation. The two parts are disjoint and cover idx."""
+    idx = np.asarray(idx)
+    if every <= 0 or len(idx) < 2 * block or every < 2:
+        return idx, idx[:0]
+    is_val = (np.arange(len(idx)) // block) % every == every - 1
+    return idx[~is_val], idx[is_val]
+
+
+@torch.no_grad()
+def limit_scales_(model: GaussianAvatar, max_anisotropy: float | None, max_scale: float | None) -> int:
+    """Project every Gaussian's log-scales [N, 3] in place into the limits: longest over
+    shortest axis ≤ `max_anisotropy` (the excess is split: the long axis shrinks and the
+    short one grows by the same factor, so the footprint's area stays about the same),
+    then every axis ≤ `max_scale` × unit. None: no limit. Returns how many changed."""
+    ls = model.log_scales
+    before = ls.clone()
+    if max_anisotropy is not None:
+        hi, lo = ls.max(-1, keepdim=True).values, ls.min(-1, keepdim=True).values
+        excess = ((hi - lo) - math.log(max_anisotropy)).clamp_min(0)
+        ls.copy_(torch.minimum(torch.maximum(ls, lo + excess / 2), hi - excess / 2))
+    if max_scale is not None:
+        ls.clamp_(max=math.log(max_scale * model.unit))
+    return int((ls != before).any(-1).sum())
+
+
+@torch.no_grad()
+def validation_psnr(model: GaussianAvatar, data: TrainData, opts: "GaussianRendererConfig",
+                    device: torch.device, batch: int = 4) -> float:
+    """Mean PSNR (dB) of the model's renders of the validation frames (at most
+    MAX_VALIDATION of `data.val_idx`, evenly spaced), NaN without validation frames."""
+    idx = data.val_idx
+    if len(idx) == 0:
+        return float("nan")
+    if len(idx) > MAX_VALIDATION:
+        idx = idx[np.linspace(0, len(idx) - 1, MAX_VALIDATION).round().astype(int)]
+    dtype = model.means.dtype
+    scores = []
+    for a in range(0, len(idx), batch):
+        b = data.batch(idx[a:a + batch], device, dtype)
+        pred, _, _ = model(b["expression"], b["pose"], b["body"], size=data.size,
+                           backend=opts.backend, max_per_tile=opts.max_per_tile)
+        scores.append(psnr(pred.clamp(0, 1), b["image"]))
+    return float(torch.cat(scores).mean())
+
+
+@torch.no_grad()
+def refresh_gates_(model: GaussianAvatar, field_: GateField | None) -> None:
+    """The expression gates [N, R] recomputed from the Gaussians' rest positions."""
+    if field_ is not None:
+        model.gates = field_(model.means.detach()).to(model.gates.dtype)
+
+
 @torch.no_grad()
 def reindex(model: GaussianAvatar, opt: torch.optim.Adam, index: Tensor, fresh: Tensor) -> None:
     """Keep/duplicate Gaussians: every per-Gaussian tensor becomes `x[index]`; Adam's
@@ -207,10 +287,15 @@ def densify_and_prune(
 
 
 def _save_checkpoint(path: Path, model: GaussianAvatar, opt: torch.optim.Adam, step: int,
-                     gen: torch.Generator, densify_stats: tuple[Tensor, Tensor]) -> None:
+                     gen: torch.Generator, densify_stats: tuple[Tensor, Tensor], best: "Best") -> None:
     tmp = path.with_suffix(".tmp")
     state = {
         "step": step,
+        "best_psnr": best.psnr,
+        "best_step": best.step,
+        "best_model": best.state,
+        "best_stale": best.stale,
+        "best_top": best.top,
         "grad_sum": densify_stats[0],
         "grad_count": densify_stats[1],
         "model": model.state_dict(),
@@ -223,14 +308,41 @@ def _save_checkpoint(path: Path, model: GaussianAvatar, opt: torch.optim.Adam, s
 
 
 def _load_checkpoint(path: Path, model: GaussianAvatar, scale: float, gen: torch.Generator,
-                     device: torch.device) -> tuple[torch.optim.Adam, int, tuple[Tensor, Tensor]]:
+                     device: torch.device) -> tuple[torch.optim.Adam, int, tuple[Tensor, Tensor], "Best"]:
     state = torch.load(path, map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
     opt = make_optimizer(model, scale)
     opt.load_state_dict(state["opt"])
     torch.set_rng_state(state["torch_rng"].cpu())
     gen.set_state(state["gen"].cpu())
-    return opt, int(state["step"]), (state["grad_sum"], state["grad_count"])
+    best = Best(float(state.get("best_psnr", float("-inf"))), int(state.get("best_step", -1)),
+                state.get("best_model"), int(state.get("best_stale", 0)),
+                float(state.get("best_top", float("-inf"))))
+    return opt, int(state["step"]), (state["grad_sum"], state["grad_count"]), best
+
+
+@dataclass
+class Best:
+    """The kept weights (a state dict on the device, None before the first validation),
+    their step and validation score, the best score seen (`top`) and the passes since a
+    score came within the tolerance of it (`stale`)."""
+
+    psnr: float = float("-inf")
+    step: int = -1
+    state: dict | None = None
+    stale: int = 0
+    top: float = float("-inf")
+
+    def offer(self, score: float, step: int, model: GaussianAvatar, tolerance: float = 0.0) -> bool:
+        """Keep `model`'s weights if `score` is within `tolerance` dB of the best score
+        seen so far (this one included): the latest such weights win. True when kept."""
+        self.top = max(self.top, score)
+        if score >= self.top - tolerance:
+            self.psnr, self.step, self.stale = score, step, 0
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return True
+        self.stale += 1
+        return False
 
 
 def frame_batch(train_idx: np.ndarray, batch: int, step: int, seed: int) -> np.ndarray:
@@ -326,9 +438,16 @@ def _fit(
     ckpt = scratch / "ckpt.pt" if scratch is not None else None
     grad_sum = torch.zeros(model.n, device=device)
     grad_count = torch.zeros(model.n, device=device)
+    best = Best()
     if ckpt is not None and ckpt.is_file():
-        opt, step, (grad_sum, grad_count) = _load_checkpoint(ckpt, model, opts.lr, gen, device)
+        opt, step, (grad_sum, grad_count), best = _load_checkpoint(ckpt, model, opts.lr, gen, device)
         log(f"resumed from {ckpt} at step {step} with {model.n} Gaussians")
+    validating = len(data.val_idx) > 0
+    if validating and step == 0:
+        log(f"validation: {len(data.val_idx)} training frames withheld from the optimiser "
+            f"(every {opts.validation_every}th block of {VALIDATION_BLOCK}), scored every "
+            f"{opts.validate_every} steps; {len(data.train_idx)} frames optimised")
+    refresh_every = opts.densify_every or opts.validate_every
     if ddp:
         broadcast_state(model, world)  # identical replicas, however each rank built its model
         log(f"data-parallel: {world.world_size} ranks ({world.device.type}), "
@@ -346,6 +465,7 @@ def _fit(
             grad_sum += gn
             grad_count += (gn > 0).float()
         opt.step()
+        limit_scales_(model, opts.max_anisotropy, opts.max_scale)
         losses.append(loss.item())  # note: a device sync point, once per step
         if (opts.densify_every and (step + 1) % opts.densify_every == 0
                 and step + 1 < densify_stop):
@@ -357,16 +477,38 @@ def _fit(
             grad_count = torch.zeros(model.n, device=device)
             if added or removed:
                 log(f"step {step + 1}: +{added} -{removed} Gaussians → {model.n}")
+        if (step + 1) % refresh_every == 0:  # gates follow where the Gaussians now are
+            refresh_gates_(model, data.gate_field)
+        stop = False
+        if validating and ((step + 1) % opts.validate_every == 0 or step + 1 == opts.steps):
+            score = validation_psnr(model, data, opts, device)
+            if ddp:  # ranks score the same frames; one mean so that all keep/stop alike
+                t = torch.tensor([score], device=device, dtype=torch.float32)
+                all_reduce_sum_([t], world)
+                score = float(t) / world.world_size
+            kept = best.offer(score, step + 1, model, opts.validation_tolerance)
+            log(f"step {step + 1}: validation {score:.2f} dB"
+                + (" (kept)" if kept else f" (kept {best.psnr:.2f} dB of step {best.step})"))
+            stop = opts.validation_patience is not None and best.stale >= opts.validation_patience
         if (ckpt is not None and opts.checkpoint_every and (step + 1) % opts.checkpoint_every == 0
                 and world.is_main):
-            _save_checkpoint(ckpt, model, opt, step + 1, gen, (grad_sum, grad_count))
+            _save_checkpoint(ckpt, model, opt, step + 1, gen, (grad_sum, grad_count), best)
         if (step + 1) % max(1, opts.steps // 20) == 0:
             log(f"step {step + 1}/{opts.steps} loss {np.mean(losses[-50:]):.4f} N={model.n}")
+        if stop:
+            log(f"step {step + 1}: stopping, {best.stale} validations without improvement")
+            break
     wall = time.perf_counter() - t0
-    done = opts.steps - start
-    return {
+    done = (step + 1 if opts.steps > start else start) - start
+    summary = {
         "wall_s": wall,
         "steps_per_s": done / wall if wall > 0 else float("nan"),
         "final_loss": float(np.mean(losses[-50:])) if losses else float("nan"),
-        "n_gaussians": model.n,
+        "steps_run": start + done,
     }
+    if best.state is not None:
+        model.load_state_dict(best.state)
+        log(f"kept the weights of step {best.step} (validation {best.psnr:.2f} dB)")
+        summary.update(best_step=best.step, validation_psnr=best.psnr)
+    summary["n_gaussians"] = model.n
+    return summary
