@@ -43,7 +43,7 @@ def _worker(rank: int, world_size: int, device: str, init_method: str, cfg, inge
     from avatarzoo.renderers.gaussian.distributed import close_world, init_world
     from avatarzoo.renderers.gaussian.fitting import train_and_save
 
-    if device == "cpu":  # as fit() does on the CPU (rasterize.cpu_threads): one thread a rank
+    if device == "cpu":  # as fit() does on the CPU (threads.cpu_threads): one thread a rank
         torch.set_num_threads(1)
     world = init_world(rank, world_size, device=device, init_method=init_method)
     try:

@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from avatarzoo.renderers.gaussian._torch_rasterizer import quat_scale_to_covar, rasterize_torch
-from avatarzoo.threads import cpu_threads  # noqa: F401  (re-exported: train, runtime)
 
 Backend = Literal["auto", "torch", "gsplat"]
 

@@ -136,7 +136,7 @@ class GaussianRenderer:
     def render_float(self, expression: Tensor, pose: Tensor, body: Tensor, *,
                      size: int | None = None) -> Tensor:
         """[B, 3, S, S] float in [0, 1] (for metrics); `size` overrides S."""
-        from avatarzoo.renderers.gaussian.rasterize import cpu_threads
+        from avatarzoo.threads import cpu_threads
 
         e, p, b = self._check(expression, pose, body)
         s = self.size if size is None else int(size)
@@ -156,7 +156,7 @@ class GaussianRenderer:
         """[B] long: needle Gaussians on screen in each frame at S (needles.py defines
         them), after expression, pose and body."""
         from avatarzoo.renderers.gaussian.needles import needle_count
-        from avatarzoo.renderers.gaussian.rasterize import cpu_threads
+        from avatarzoo.threads import cpu_threads
 
         e, p, b = self._check(expression, pose, body)
         with torch.inference_mode(), cpu_threads(self.device):

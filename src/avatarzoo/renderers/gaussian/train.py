@@ -37,7 +37,7 @@ from avatarzoo.image_metrics import psnr, ssim_map
 from avatarzoo.renderers.gaussian.distributed import World, all_reduce_sum_, broadcast_state, check_agree
 from avatarzoo.renderers.gaussian.gates import GateField
 from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar
-from avatarzoo.renderers.gaussian.rasterize import cpu_threads
+from avatarzoo.threads import cpu_threads
 
 if TYPE_CHECKING:
     from avatarzoo.recipe.renderers import GaussianRendererConfig
@@ -361,7 +361,7 @@ def fit(model: GaussianAvatar, data: TrainData, opts: "GaussianRendererConfig", 
     """Train `model` in place as the recipe's renderer config `opts` says (steps, batch,
     learning rates, loss, densification, checkpoints); resumes from `scratch/ckpt.pt`.
     Keyword arguments: scratch, progress, log, device, world (see `_fit`). On the CPU
-    it runs on one torch thread (`rasterize.cpu_threads`). Returns summary numbers.
+    it runs on one torch thread (`threads.cpu_threads`). Returns summary numbers.
 
     With `world` (a `distributed.World` of world_size > 1, process group joined) this
     process is one data-parallel rank: `opts.batch_size` frames per rank, a global
