@@ -211,7 +211,7 @@ def test_image_file_is_not_a_video(tmp_path):
 def test_binary_junk_is_not_a_video(tmp_path):
     path = tmp_path / "junk.mp4"
     path.write_bytes(np.random.default_rng(0).integers(0, 255, 4096, np.uint8).tobytes())
-    with pytest.raises(InputError, match=r"junk\.mp4: not a (readable )?video file"):
+    with pytest.raises(InputError, match=r"junk\.mp4: not (readable as )?a video file"):
         probe(path)
 
 

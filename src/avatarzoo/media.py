@@ -1,4 +1,5 @@
-"""Writing videos (PyAV): H.264 frames, optionally with AAC audio muxed in.
+"""Media files (PyAV): opening one to read, with one clear error for what is not
+readable media; writing videos (H.264 frames, optionally with AAC audio muxed in).
 
 Shapes: frames are H×W×3 uint8 RGB; audio is [T] float32 mono in [-1, 1].
 """
@@ -11,6 +12,33 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from avatarzoo.errors import InputError
+
+
+def error_reason(e: BaseException) -> str:
+    """The first line of a decoder's error, for a one-line message."""
+    text = getattr(e, "strerror", None) or str(e)
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def open_media(path: Path | str, expected: str):
+    """The PyAV container of `path` opened for reading; InputError, naming the file and
+    `expected` (e.g. "a video file", "an audio or video file"), when it is missing,
+    empty, or not readable media (not a media file, or a truncated or corrupt one).
+    Which streams it must have is the caller's to check."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; expected {expected}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); expected {expected}")
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, EOFError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not readable as {expected} ({error_reason(e)}); "
+                         f"not a media file, or a truncated or corrupt one") from None
 
 
 def _audio_blocks(audio, step: int = 1024):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarzoo.errors import InputError
+from avatarzoo.media import open_media
 
 GAP = 1.5  # an interval this many times the usual one lost at least one frame
 
@@ -41,11 +42,7 @@ def source_timing(path: Path) -> SourceTiming:
     """The timing of the first video stream of `path` (InputError when unreadable)."""
     import av
 
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise InputError(f"{path}: not a readable video file ({e})") from None
-    with container:
+    with open_media(path, "a video file") as container:
         if not container.streams.video:
             raise InputError(f"{path}: has no video stream; expected a video recording")
         vs = container.streams.video[0]

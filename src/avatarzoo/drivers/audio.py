@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarzoo.errors import InputError
+from avatarzoo.media import error_reason, open_media
 
 SAMPLE_RATE = 16_000
 # A stream that ends this much before the duration its container declares is truncated.
@@ -99,23 +100,13 @@ def audio_start(path: Path | str) -> float:
             for frame in container.decode(stream):
                 return float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
         except av.error.FFmpegError as e:
-            raise InputError(f"{path}: the audio cannot be decoded ({_reason(e)}); the file is corrupt") from None
+            raise InputError(f"{path}: the audio cannot be decoded ({error_reason(e)}); the file is corrupt") from None
     raise InputError(f"{path}: the audio stream has 0 samples; expected speech (at least one sample)")
 
 
 def _open(path: Path):
     """The opened container, checked to be readable media with an audio stream."""
-    import av
-
-    if not path.is_file():
-        raise InputError(f"{path}: no such file; expected an audio or video file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty (0 bytes); expected an audio or video file")
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, EOFError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not readable as audio or video ({_reason(e)}); "
-                         f"not a media file, or a truncated or corrupt one") from None
+    container = open_media(path, "an audio or video file")
     if not container.streams.audio:
         what = "a video without sound" if container.streams.video else "no audio"
         container.close()
@@ -158,7 +149,7 @@ def _decode(path: Path) -> Iterator[np.ndarray]:
                     yield block
         except av.error.FFmpegError as e:
             raise InputError(f"{path}: the audio cannot be decoded after {n / SAMPLE_RATE:.2f} s "
-                             f"({_reason(e)}); the file is corrupt or truncated") from None
+                             f"({error_reason(e)}); the file is corrupt or truncated") from None
     wav_bytes = _wav_shortfall(path)
     if wav_bytes:
         raise InputError(f"{path}: truncated: its header declares {wav_bytes[0]} bytes of audio data, "
@@ -216,6 +207,3 @@ def _wav_shortfall(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def _reason(e: BaseException) -> str:
-    text = getattr(e, "strerror", None) or str(e)
-    return text.splitlines()[0] if text else type(e).__name__

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarzoo.errors import InputError
+from avatarzoo.media import open_media
 
 SAMPLE_RATE = 16_000
 
@@ -45,12 +46,7 @@ def load_audio(path: Path, *, first_frame_time: float, end_time: float) -> Audio
     """
     import av
 
-    path = Path(path)
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise InputError(f"{path}: not a readable audio/video file ({e})") from None
-    with container:
+    with open_media(path, "an audio or video file") as container:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]

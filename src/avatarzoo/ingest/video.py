@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarzoo.errors import InputError
+from avatarzoo.media import error_reason, open_media
 
 _EPS = 1e-6  # seconds; timestamp rounding of containers
 _NOT_VIDEO = {"tty", "image2", "ansi"}  # FFmpeg demuxers that open text and still images
@@ -52,18 +53,7 @@ class VideoInfo:
 
 
 def _open(path: Path):
-    import av
-
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty (0 bytes), expected a video")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise InputError(
-            f"{path}: not a readable video file ({_reason(e)}); not a video, or a truncated or corrupt one"
-        ) from None
+    container = open_media(path, "a video file")
     kind = container.format.name
     if kind in _NOT_VIDEO or kind.endswith("_pipe"):
         container.close()
@@ -73,10 +63,6 @@ def _open(path: Path):
         container.close()
         raise InputError(f"{path}: has no video stream (is it an audio file?); expected a video recording")
     return container
-
-
-def _reason(e: Exception) -> str:
-    return getattr(e, "strerror", None) or str(e).splitlines()[0]
 
 
 def probe(path: Path) -> VideoInfo:
@@ -92,7 +78,7 @@ def probe(path: Path) -> VideoInfo:
         except StopIteration:
             raise InputError(f"{path}: the video stream has no frames (empty or truncated video)") from None
         except av.error.FFmpegError as e:
-            raise InputError(f"{path}: the first frame cannot be decoded ({_reason(e)}); the file is corrupt or truncated") from None
+            raise InputError(f"{path}: the first frame cannot be decoded ({error_reason(e)}); the file is corrupt or truncated") from None
         rotation = _upright_turns(first) * 90
         width, height = first.width, first.height
         if rotation % 180:
@@ -162,7 +148,7 @@ def _decoded(path: Path, start: float) -> Iterator[tuple[float, float, object]]:
                 yield t, dur, frame
         except av.error.FFmpegError as e:
             where = f"after {last_t:.2f} s" if last_t is not None else "at the start"
-            raise InputError(f"{path}: the video cannot be decoded {where} ({_reason(e)}); the file is corrupt or truncated") from None
+            raise InputError(f"{path}: the video cannot be decoded {where} ({error_reason(e)}); the file is corrupt or truncated") from None
     finally:
         container.close()
 
