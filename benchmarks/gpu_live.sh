@@ -6,11 +6,7 @@
 set -uo pipefail
 profile=${1:-h100-fast}
 out=${OUT:-/tmp/out}
-mkdir -p "$out" /tmp/site /tmp/x
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
-tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/
-export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
-export AVATARZOO_CACHE=/tmp/azcache
+source benchmarks/gpu_env.sh
 log="$out/live.log"
 nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
 timeout 300 python3 -m avatarzoo.cli build recipes/demo-v1.yaml --profile "$profile" --device cuda 2>&1 \

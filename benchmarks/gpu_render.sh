@@ -22,25 +22,13 @@ out=${OUT:-/tmp/out}
 t0=$(date +%s)
 left() { echo $(( budget - ($(date +%s) - t0) )); }
 rm -rf /tmp/azcache  # from an empty cache (a warm machine keeps /tmp)
-mkdir -p "$out" /tmp/site /tmp/x
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
-tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/
-export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
-export AVATARZOO_CACHE=/tmp/azcache NCCL_NVLS_ENABLE=0
+source benchmarks/gpu_env.sh
 log="$out/render.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$log"
 echo "profile $profile, budget ${budget} s, clips ${clips[*]}" | tee -a "$log"
 FILTER="✓|▶|rror|validation|kept the weights|fit: |build finished|held-out|render  |frozen|baseline|live − frozen|needles|blink|brows|mouth  |jaw  "
 
-python3 - <<'PY' 2>&1 | tail -1 | tee -a "$log"  # gsplat's CUDA kernels, compiled outside the timed build
-import torch, gsplat
-m = torch.randn(100, 3, device="cuda"); m[:, 2] = m[:, 2].abs() + 3
-q = torch.nn.functional.normalize(torch.randn(100, 4, device="cuda"), dim=-1)
-gsplat.rasterization(m, q, torch.full((100, 3), 0.05, device="cuda"), torch.ones(100, device="cuda"),
-                     torch.rand(100, 3, device="cuda"), torch.eye(4, device="cuda")[None],
-                     torch.tensor([[[100., 0, 32], [0, 100., 32], [0, 0, 1]]], device="cuda"), 64, 64)
-torch.cuda.synchronize(); print("gsplat kernels ready")
-PY
+warm_gsplat 2>&1 | tail -1 | tee -a "$log"  # gsplat's CUDA kernels, compiled outside the timed build
 echo "setup + gsplat compile: $(( $(date +%s) - t0 )) s" | tee -a "$log"
 
 # stage_dir NAME STAGE: that avatar's stage output (from its plan's keys)

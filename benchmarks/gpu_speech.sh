@@ -12,23 +12,10 @@ set -euo pipefail
 profile=${1:-h100-fast}
 out=${OUT:-/tmp/out}
 [ -n "${KEEP_CACHE:-}" ] || rm -rf /tmp/azcache  # a warm machine keeps /tmp: KEEP_CACHE=1 resumes
-mkdir -p "$out" /tmp/site /tmp/x
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
-tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/
-export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
-export AVATARZOO_CACHE=/tmp/azcache NCCL_NVLS_ENABLE=0
+source benchmarks/gpu_env.sh
 log="$out/speech.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$log"
-python3 - <<'PY' 2>&1 | tail -1 | tee -a "$log"
-import time, torch, gsplat
-t = time.time()
-m = torch.randn(100, 3, device="cuda"); m[:, 2] = m[:, 2].abs() + 3
-q = torch.nn.functional.normalize(torch.randn(100, 4, device="cuda"), dim=-1)
-gsplat.rasterization(m, q, torch.full((100, 3), 0.05, device="cuda"), torch.ones(100, device="cuda"),
-                     torch.rand(100, 3, device="cuda"), torch.eye(4, device="cuda")[None],
-                     torch.tensor([[[100., 0, 32], [0, 100., 32], [0, 0, 1]]], device="cuda"), 64, 64)
-torch.cuda.synchronize(); print(f"gsplat kernels ready in {time.time() - t:.0f} s")
-PY
+warm_gsplat 2>&1 | tail -1 | tee -a "$log"
 /usr/bin/time -f "build wall %e s, peak RSS %M kB" python3 -m avatarzoo.cli build recipes/demo-v1.yaml \
   --profile "$profile" --device cuda 2>&1 | grep -v "W0000\|it/s\]\|frame/s\]\|step/s\]" | tee -a "$log" | tail -40
 python3 -m avatarzoo.cli eval demo-v1 | tee -a "$log"
