@@ -38,7 +38,7 @@ def recording(tmp_path_factory):
 
 def _cfg(**kw) -> GaussianRendererConfig:
     base = dict(space="synthetic-4", gaussians=300, steps=6, densify_every=3, checkpoint_every=0,
-                validation_every=2, validate_every=2)
+                validation_stride=2, validation_interval=2)
     return GaussianRendererConfig(**{**base, **kw})
 
 
@@ -87,8 +87,8 @@ def test_a_gaussian_far_from_the_face_gets_zero_gate_and_does_not_move_with_expr
 
 
 def test_gates_follow_clones_at_densify_rounds(recording):
-    model, data, _ = _model(recording, steps=3, densify_every=3, validation_every=0)
-    fit(model, data, _cfg(steps=3, densify_every=3, validation_every=0), log=lambda s: None)
+    model, data, _ = _model(recording, steps=3, densify_every=3, validation_stride=0)
+    fit(model, data, _cfg(steps=3, densify_every=3, validation_stride=0), log=lambda s: None)
     assert torch.allclose(model.gates, data.gate_field(model.means.detach()))
 
 
@@ -222,8 +222,8 @@ def test_validation_frames_are_training_frames_the_optimiser_never_sees(recordin
 
 
 def test_fit_keeps_the_weights_with_the_best_validation_score(recording):
-    cfg = _cfg(steps=6, validate_every=2, validation_tolerance=0.0)
-    model, data, _ = _model(recording, steps=6, validate_every=2)
+    cfg = _cfg(steps=6, validation_interval=2, validation_tolerance=0.0)
+    model, data, _ = _model(recording, steps=6, validation_interval=2)
     logs: list[str] = []
     summary = fit(model, data, cfg, log=logs.append)
     scores = [float(m.split("validation ")[1].split(" dB")[0]) for m in logs if ": validation " in m]
@@ -245,7 +245,7 @@ def test_a_later_score_within_the_tolerance_replaces_the_kept_weights():
 
 
 def test_validation_patience_stops_the_fit(recording):
-    cfg = _cfg(steps=40, validate_every=1, validation_patience=1, lr=50.0)  # a wild lr: no progress
+    cfg = _cfg(steps=40, validation_interval=1, validation_patience=1, lr=50.0)  # a wild lr: no progress
     model, data, _ = _model(recording, steps=40)
     summary = fit(model, data, cfg, log=lambda s: None)
     assert summary["steps_run"] < 40
@@ -255,7 +255,7 @@ def test_an_interrupted_fit_with_validation_resumes_to_the_same_kept_weights(rec
     """The kept weights, their score and the best score ride in the resume checkpoint:
     killed after the first validation and rerun, the fit keeps what an uninterrupted
     one keeps, bit for bit."""
-    opts = _cfg(steps=8, densify_every=2, densify_until=0.9, checkpoint_every=2, validate_every=2,
+    opts = _cfg(steps=8, densify_every=2, densify_until=0.9, checkpoint_every=2, validation_interval=2,
                 validation_tolerance=0.0)
     clean, data, _ = _model(recording)
     s_clean = fit(clean, data, opts, log=lambda s: None)

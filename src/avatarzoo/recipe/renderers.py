@@ -101,13 +101,13 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         description="Largest axis (1σ) of a Gaussian, fraction of the face width, enforced after"
         " every optimizer step; None: unlimited.",
     )
-    validation_every: int = Field(
+    validation_stride: int = Field(
         8, ge=0,
         description="Withhold every k-th block of 12 consecutive training frames from the optimiser"
         " as a validation slice (never a held-out frame); 0: no validation, the last step's"
         " weights are kept.",
     )
-    validate_every: int = Field(
+    validation_interval: int = Field(
         100, ge=1,
         description="Steps between validation passes; the weights with the best validation PSNR"
         " are kept (and restored at the end of the fit).",

@@ -77,7 +77,7 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     if ok.sum() >= max(1, len(ok) // 2):
         train_idx = train_idx[ok]
     # the validation slice comes out of the training frames only (never [hold, n))
-    train_idx, val_idx = validation_split(train_idx, cfg.validation_every)
+    train_idx, val_idx = validation_split(train_idx, cfg.validation_stride)
     K = d["K"].astype(np.float64)
     pose = d["pose"].astype(np.float64)
     expr = d["expression"].astype(np.float32)

@@ -11,7 +11,7 @@ axes are projected into the recipe's `max_anisotropy` / `max_scale` limits
 (`limit_scales_`), and every `densify_every` steps the expression gates are recomputed
 from where the Gaussians now are (gates.py). A validation slice of the training frames
 (`validation_split`: every k-th block, never seen by the optimiser, never a held-out
-frame) is scored every `validate_every` steps and the best weights are kept. Resume
+frame) is scored every `validation_interval` steps and the best weights are kept. Resume
 state (weights, optimizer, step, RNG, best weights) is written atomically into the
 scratch dir.
 
@@ -445,9 +445,9 @@ def _fit(
     validating = len(data.val_idx) > 0
     if validating and step == 0:
         log(f"validation: {len(data.val_idx)} training frames withheld from the optimiser "
-            f"(every {opts.validation_every}th block of {VALIDATION_BLOCK}), scored every "
-            f"{opts.validate_every} steps; {len(data.train_idx)} frames optimised")
-    refresh_every = opts.densify_every or opts.validate_every
+            f"(every {opts.validation_stride}th block of {VALIDATION_BLOCK}), scored every "
+            f"{opts.validation_interval} steps; {len(data.train_idx)} frames optimised")
+    refresh_every = opts.densify_every or opts.validation_interval
     if ddp:
         broadcast_state(model, world)  # identical replicas, however each rank built its model
         log(f"data-parallel: {world.world_size} ranks ({world.device.type}), "
@@ -480,7 +480,7 @@ def _fit(
         if (step + 1) % refresh_every == 0:  # gates follow where the Gaussians now are
             refresh_gates_(model, data.gate_field)
         stop = False
-        if validating and ((step + 1) % opts.validate_every == 0 or step + 1 == opts.steps):
+        if validating and ((step + 1) % opts.validation_interval == 0 or step + 1 == opts.steps):
             score = validation_psnr(model, data, opts, device)
             if ddp:  # ranks score the same frames; one mean so that all keep/stop alike
                 t = torch.tensor([score], device=device, dtype=torch.float32)
