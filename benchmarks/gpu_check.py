@@ -47,11 +47,21 @@ def parity(args) -> dict:
                            device="cuda")
             ((img * w).sum() + alpha.sum()).backward()
             outs[backend] = [img.detach(), alpha.detach()] + [p.grad for p in ps]
+        from avatarzoo.renderers.gaussian._gsplat_rasterizer import rasterize_gsplat_wrapper
+
+        ps = [t.clone().requires_grad_() for t in (means, quats, scales, opac, cols)]
+        img, alpha, _ = rasterize_gsplat_wrapper(ps[0], quat_scale_to_covar(ps[1], ps[2]), ps[3], ps[4],
+                                                 view, K, size, size)
+        ((img * w).sum() + alpha.sum()).backward()
+        outs["wrapper"] = [img.detach(), alpha.detach()] + [p.grad for p in ps]
         names = ["image", "alpha", "d_means", "d_quats", "d_scales", "d_opacities", "d_colors"]
+        split_vs_wrapper = {k: float((a - b).norm() / b.norm().clamp_min(1e-12))
+                            for k, a, b in zip(names, outs["gsplat"], outs["wrapper"])}
         rel = {k: float((a - b).norm() / b.norm().clamp_min(1e-12))
                for k, a, b in zip(names, outs["torch"], outs["gsplat"])}
         maxabs = float((outs["torch"][0] - outs["gsplat"][0]).abs().max())
-        rows.append({"n": n, "size": size, "batch": batch, "image_max_abs": maxabs, **rel})
+        rows.append({"n": n, "size": size, "batch": batch, "image_max_abs": maxabs, **rel,
+                     "split_vs_wrapper": split_vs_wrapper})
         print(json.dumps(rows[-1]))
     return {"parity": rows}
 
@@ -74,7 +84,9 @@ def _median_ms(fn, n: int = 100, warmup: int = 10) -> float:
 
 def fps(args) -> dict:
     """Median time of render_float at batch 1 and 8, with and without the CUDA graph of
-    the per-frame Gaussians; and the split: Gaussians (deformation + motions) vs splat."""
+    the per-frame work; and the split: per-frame Gaussians + projection vs tile sort +
+    compositing (benchmarks/render_profile.py splits further)."""
+    from avatarzoo.renderers.gaussian._gsplat_rasterizer import raster_gsplat
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
 
     res = {"device": torch.cuda.get_device_name()}
@@ -93,10 +105,9 @@ def fps(args) -> dict:
             row["render_float_ms"] = _median_ms(lambda i: r.render_float(e[i % 64], pose, body, size=args.size))
             row["frames_per_s"] = 1000 * batch / row["render_float_ms"]
             with torch.inference_mode():
-                row["gaussians_ms"] = _median_ms(lambda i: r._gaussians(e[i % 64], pose, body))
-                gs = r._gaussians(e[0], pose, body)
-                bg = r._background(args.size)
-                row["splat_ms"] = _median_ms(lambda i: r.model.splat(gs, args.size, bg))
+                row["per_frame_ms"] = _median_ms(lambda i: r._replayed(e[i % 64], pose, body, args.size))
+                proj = r._replayed(e[0], pose, body, args.size)
+                row["raster_ms"] = _median_ms(lambda i: raster_gsplat(proj, args.size, args.size))
             row["render_uint8_ms"] = _median_ms(lambda i: r.render(e[i % 64], pose, body, size=args.size))
             res[f"graphs={graphs}/batch{batch}"] = row
             print(json.dumps({f"graphs={graphs}/batch{batch}": row}), flush=True)

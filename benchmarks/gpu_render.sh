@@ -9,8 +9,9 @@
 #
 # Budget: BUDGET_S (default 530) seconds from the start; a clip build starts only with
 # at least CLIP_MIN_S (default 200) s left and is cut off (timeout) before the budget.
-# At most 8 files come back: render.log, fps.json, and per avatar NAME_metrics.json +
-# NAME_sheet.png (demo + up to two clips).
+# At most 8 files come back: render.log, parity.json, fps.json, profile.json, and per
+# avatar NAME_metrics.json + NAME_sheet.png (demo + one clip; a second clip's replace
+# nothing but may be cut).
 set -uo pipefail
 profile=${1:-h100-fast}
 shift || true
@@ -30,6 +31,9 @@ FILTER="✓|▶|rror|validation|kept the weights|fit: |build finished|held-out|r
 
 warm_gsplat 2>&1 | tail -1 | tee -a "$log"  # gsplat's CUDA kernels, compiled outside the timed build
 echo "setup + gsplat compile: $(( $(date +%s) - t0 )) s" | tee -a "$log"
+# the split gsplat path (projection | tile sort + compositing) against the torch reference
+# and against gsplat's own rasterization(): images and gradients
+timeout 60 python3 benchmarks/gpu_check.py --out "$out/parity.json" parity 2>&1 | tail -3 | tee -a "$log"
 
 # stage_dir NAME STAGE: that avatar's stage output (from its plan's keys)
 stage_dir() {
@@ -66,10 +70,13 @@ fr=$(stage_dir recipes/demo-v1.yaml fit_renderer)
 tr=$(stage_dir recipes/demo-v1.yaml track)
 timeout 60 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
   --batch 1 8 --max-seconds 10 --out "$out/fps.json" 2>&1 | tail -22 | tee -a "$log"
+echo "== where the time goes (render_profile.py)" | tee -a "$log"
+timeout 90 python3 benchmarks/render_profile.py "$fr" "$tr/tracking.safetensors" --size 512 --batch 1 8 \
+  --out "$out/profile.json" 2>&1 | tail -40 | tee -a "$log"
 
 n=0
 for clip in "${clips[@]}"; do
-  [ $n -ge 2 ] && break
+  [ $n -ge "${MAX_CLIPS:-1}" ] && break
   video="$PWD/.gpu/clips/$clip.mp4"
   if [ ! -f "$video" ]; then echo "$clip: $video missing, skipped" | tee -a "$log"; continue; fi
   if [ "$(left)" -lt "$clip_min" ]; then

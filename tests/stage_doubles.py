@@ -32,3 +32,25 @@ def resumable(ctx):
         state = {"step": step + 1, "value": (state["value"] * 31 + step) % 1000003}
         ckpt.write_text(json.dumps(state))
     (ctx.out / "out.txt").write_text(f"{_digest(ctx)} {state['value']}")
+
+
+def marks_beside(ctx):
+    """Writes its pid to $BESIDE_DIR/driver.pid, then its output."""
+    from pathlib import Path
+
+    (Path(os.environ["BESIDE_DIR"]) / "driver.pid").write_text(str(os.getpid()))
+    simple(ctx)
+
+
+def waits_for_beside(ctx):
+    """Like `resumable`, but first waits (≤ 60 s, when $BESIDE_WAIT is set) for the
+    stage beside it to have started, and records whether it had."""
+    import time
+    from pathlib import Path
+
+    mark = Path(os.environ["BESIDE_DIR"]) / "driver.pid"
+    deadline = time.monotonic() + (60 if os.environ.get("BESIDE_WAIT") else 0)
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (Path(os.environ["BESIDE_DIR"]) / "renderer_saw").write_text(str(mark.exists()))
+    resumable(ctx)

@@ -155,3 +155,43 @@ def test_plan_cli(doubles, recipe_file, tmp_path):
     result = CliRunner().invoke(main, ["plan", str(path), "--cache", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     assert "ingest" in result.output and "to run" in result.output
+
+
+def test_driver_fit_runs_beside_the_renderer_fit_with_the_same_result(recipe_file, tmp_path, monkeypatch):
+    """jobs=2: fit_audio_driver (ready once track is) starts in a spawned process while
+    fit_renderer runs here; the keys and every output equal a one-at-a-time build."""
+    for name, spec in graph.SPECS.items():
+        fn = {"fit_renderer": "stage_doubles:waits_for_beside",
+              "fit_audio_driver": "stage_doubles:marks_beside"}.get(name, "stage_doubles:simple")
+        monkeypatch.setitem(graph.SPECS, name, dataclasses.replace(spec, run=fn))
+    lr = load_recipe(recipe_file(RECIPE + "audio_driver: {kind: tcn, space: arkit-52}\n"))
+    outputs = {}
+    for jobs in (1, 2):
+        beside = tmp_path / f"beside{jobs}"
+        beside.mkdir()
+        monkeypatch.setenv("BESIDE_DIR", str(beside))
+        monkeypatch.setenv("BESIDE_WAIT", "1" if jobs == 2 else "")
+        lines = []
+        outputs[jobs] = build(lr, StageCache.open(tmp_path / f"c{jobs}"), device="cpu", jobs=jobs,
+                              echo=lines.append)
+        if jobs == 2:
+            assert (beside / "renderer_saw").read_text() == "True"  # it had started meanwhile
+            assert int((beside / "driver.pid").read_text()) != os.getpid()
+            assert any("fit_audio_driver" in line and "beside fit_renderer" in line for line in lines)
+        else:
+            assert int((beside / "driver.pid").read_text()) == os.getpid()
+    assert list(outputs[1]) == list(outputs[2]) == list(graph.ORDER)
+    for name in graph.ORDER:
+        assert outputs[1][name].name == outputs[2][name].name  # the same key
+        assert (outputs[1][name] / "out.txt").read_text() == (outputs[2][name] / "out.txt").read_text(), name
+
+
+def test_a_failing_stage_beside_is_reported_and_the_other_kept(recipe_file, tmp_path, monkeypatch):
+    for name, spec in graph.SPECS.items():
+        fn = "stage_doubles:no_such_function" if name == "fit_audio_driver" else "stage_doubles:simple"
+        monkeypatch.setitem(graph.SPECS, name, dataclasses.replace(spec, run=fn))
+    lr = load_recipe(recipe_file(RECIPE + "audio_driver: {kind: tcn, space: arkit-52}\n"))
+    cache = StageCache.open(tmp_path / "c")
+    with pytest.raises(Exception, match="no_such_function"):
+        build(lr, cache, device="cpu", jobs=2, echo=lambda *_: None)
+    assert statuses(lr, cache)["fit_renderer"] == "cached"  # built beside it, not lost

@@ -102,7 +102,7 @@ def _check_gpus(gpus: int, device: str) -> None:
                              f"use --gpus {max(found, 1)}" + ("" if found else " or omit it"))
 
 
-def _build_one(recipe: Path, *, profile, cache, until, device, world_size) -> None:
+def _build_one(recipe: Path, *, profile, cache, until, device, world_size, jobs=None) -> None:
     import time
 
     from avatarzoo.recipe import load_recipe
@@ -112,7 +112,7 @@ def _build_one(recipe: Path, *, profile, cache, until, device, world_size) -> No
     started = time.perf_counter()
     lr = load_recipe(recipe, profile=profile)
     outputs = run_build(lr, cache, until=until, device=device, world_size=world_size,
-                        echo=click.echo)
+                        jobs=jobs, echo=click.echo)
     if "package" in outputs:
         path = install_bundle(cache, lr.id, outputs["package"] / "bundle")
         click.echo(f"bundle {lr.id} → {path}")
@@ -126,9 +126,11 @@ def _build_one(recipe: Path, *, profile, cache, until, device, world_size) -> No
 @click.option("--until", default=None, help="Stop after this stage (e.g. track).")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
 @gpus_option
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Stages at once (default: 2 on CUDA, the driver's CPU fit beside the renderer's, 1 on CPU).")
 @friendly
 def build(recipes: tuple[Path, ...], profile: str | None, cache_dir: Path | None, until: str | None,
-          device: str, gpus: int) -> None:
+          device: str, gpus: int, jobs: int | None) -> None:
     """Run each RECIPE's stages that are not cached, then put the bundle in the local store.
 
     With one RECIPE and --gpus N, the renderer trains data-parallel on N GPUs. With
@@ -141,11 +143,11 @@ def build(recipes: tuple[Path, ...], profile: str | None, cache_dir: Path | None
     cache = _cache(cache_dir)
     if len(recipes) == 1:
         _build_one(recipes[0], profile=profile, cache=cache, until=until, device=device,
-                   world_size=gpus)
+                   world_size=gpus, jobs=jobs)
         return
     if gpus == 1:
         for r in recipes:
-            _build_one(r, profile=profile, cache=cache, until=until, device=device, world_size=1)
+            _build_one(r, profile=profile, cache=cache, until=until, device=device, world_size=1, jobs=jobs)
         return
     import time
 

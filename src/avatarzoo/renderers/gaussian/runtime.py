@@ -27,8 +27,9 @@ class GaussianRenderer:
         self.config = config
         self.space = ExpressionSpace.model_validate(config["space"])
         self.backend = backend
-        # CUDA: the per-frame Gaussians (deformation, motions, covariances: ~100 small
-        # kernels) replay as one CUDA graph per batch size; gsplat runs eagerly after it
+        # CUDA: the per-frame Gaussians (deformation, motions, covariances) and their
+        # projection replay as one CUDA graph per batch size and frame size; the tile
+        # sort and compositing run eagerly after it (_per_frame)
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self._graphs: dict[int, tuple] = {}
         self._backgrounds: dict[int, Tensor] = {}
@@ -100,37 +101,59 @@ class GaussianRenderer:
             self._backgrounds[size] = self.model.background_image(size)
         return self._backgrounds[size]
 
-    def _gaussians(self, e: Tensor, p: Tensor, b: Tensor) -> dict[str, Tensor]:
-        """model.gaussians(e, p, b), replayed from a CUDA graph when possible."""
+    def _uses_gsplat(self) -> bool:
+        from avatarzoo.renderers.gaussian.rasterize import resolve_backend
+
+        return resolve_backend(self.backend, self.device) == "gsplat"
+
+    def _per_frame(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> dict[str, Tensor]:
+        """What is computed afresh for every frame before the tile sort: the posed
+        Gaussians (model.gaussians) and, with gsplat, their projection at `size`
+        (_gsplat_rasterizer.project_gsplat). Fixed sizes and no host sync: one CUDA graph."""
+        g = self.model.gaussians(e, p, b, gated=self._gated)
+        if not self._uses_gsplat():
+            return g
+        from avatarzoo.renderers.gaussian._gsplat_rasterizer import project_gsplat
+
+        n = e.shape[0]
+        k = self.model.K.clone()
+        k[:2] *= size / self.size
+        view = torch.eye(4, device=k.device, dtype=k.dtype).expand(n, 4, 4)
+        return project_gsplat(g["means"], g["covars"], g["opacities"], g["colors"], view,
+                              k.expand(n, 3, 3), size, size)
+
+    def _replayed(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> dict[str, Tensor]:
+        """`_per_frame`, replayed from a CUDA graph per (batch, body points, size) when
+        possible (~100 small kernels launched as one)."""
         if not self.cuda_graphs:
-            return self.model.gaussians(e, p, b, gated=self._gated)
-        key = (e.shape[0], b.shape[1])
+            return self._per_frame(e, p, b, size)
+        key = (e.shape[0], b.shape[1], size)
         if key not in self._graphs:
             try:
-                self._graphs[key] = self._capture(e, p, b)
+                self._graphs[key] = self._capture(e, p, b, size)
             except RuntimeError as err:  # capture unsupported here: stay eager
                 import logging
 
                 logging.getLogger("avatarzoo").warning("CUDA graph capture failed (%s); eager", err)
                 self.cuda_graphs = False
-                return self.model.gaussians(e, p, b, gated=self._gated)
+                return self._per_frame(e, p, b, size)
         graph, inputs, outputs = self._graphs[key]
         for dst, src in zip(inputs, (e, p, b)):
             dst.copy_(src)
         graph.replay()
         return outputs
 
-    def _capture(self, e: Tensor, p: Tensor, b: Tensor) -> tuple:
+    def _capture(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> tuple:
         inputs = (e.clone(), p.clone(), b.clone())
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):  # warm up on a side stream, as torch's docs say
             for _ in range(2):
-                self.model.gaussians(*inputs, gated=self._gated)
+                self._per_frame(*inputs, size)
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            outputs = self.model.gaussians(*inputs, gated=self._gated)
+            outputs = self._per_frame(*inputs, size)
         return graph, inputs, outputs
 
     def render_float(self, expression: Tensor, pose: Tensor, body: Tensor, *,
@@ -141,8 +164,14 @@ class GaussianRenderer:
         e, p, b = self._check(expression, pose, body)
         s = self.size if size is None else int(size)
         with torch.inference_mode(), cpu_threads(self.device):
-            g = self._gaussians(e, p, b)
-            img, _, _ = self.model.splat(g, s, self._background(s), backend=self.backend)
+            g = self._replayed(e, p, b, s)
+            if self._uses_gsplat():  # projected already: sort and composite
+                from avatarzoo.renderers.gaussian._gsplat_rasterizer import raster_gsplat
+
+                img, alpha, _ = raster_gsplat(g, s, s)
+                img = img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * self._background(s)[None]
+            else:
+                img, _, _ = self.model.splat(g, s, self._background(s), backend=self.backend)
             return img.clamp(0, 1)
 
     @property
