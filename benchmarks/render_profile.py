@@ -11,7 +11,11 @@ Rows (median of timed calls, each bracketed by a device sync, as evaluate/speed.
   then tile sort + compositing (`raster_gsplat`) and the background composite;
 - the parts of `after`: the graph replay, `isect_tiles` (tile pairs + sort, with its
   host sync), `isect_offset_encode`, `rasterize_to_pixels`, the composite;
-- `after` at tile sizes 8 and 32 (16 is gsplat's and the default);
+- the tile sort + compositing at tile sizes 8, 16 and 32 (16 is gsplat's; the runtime
+  uses runtime.RUNTIME_TILE);
+- `compiled`: the same per-frame work through torch.compile (inductor) inside the CUDA
+  graph (a measurement of what fusing its ~100 small kernels would give; not the
+  runtime's path);
 - a torch.profiler summary of `after`: the top kernels by GPU time and how much of
   the wall time the GPU is busy.
 Images of `before` and `after` are compared (max |Δ|). Driving signals: the last 50
@@ -69,6 +73,47 @@ class Before(GaussianRenderer):
                                                         view, k.expand(n, 3, 3), s, s)
             img = img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * self._background(s)[None]
             return img.clamp(0, 1)
+
+
+def compiled_variant(r: GaussianRenderer, frame, s: int, repeats: int) -> dict:
+    """`r`'s per-frame work compiled by inductor, captured in a CUDA graph, then the same
+    sort + composite as render_float: its time, compile time and image difference."""
+    from avatarzoo.renderers.gaussian.runtime import RUNTIME_TILE
+
+    try:
+        with torch.inference_mode():
+            fn = torch.compile(r._per_frame, dynamic=False)
+            t0 = time.perf_counter()
+            fn(*frame(0), s)
+            torch.cuda.synchronize()
+            compile_s = time.perf_counter() - t0
+            inputs = tuple(x.clone() for x in frame(0))
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    fn(*inputs, s)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                outputs = fn(*inputs, s)
+            bg = r._background(s)
+
+            def run(i):
+                for dst, src in zip(inputs, frame(i)):
+                    dst.copy_(src)
+                graph.replay()
+                img, alpha, _ = gs.raster_gsplat(outputs, s, s, tile_size=RUNTIME_TILE)
+                return (img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * bg[None]).clamp(0, 1)
+
+            row = timed(run, repeats)
+            row["replay_only"] = timed(lambda i: graph.replay(), repeats)
+            row["compile_s"] = compile_s
+            row["max_abs_vs_after"] = max(float((run(i) - r.render_float(*frame(i), size=s)).abs().max())
+                                          for i in range(0, 50, 7))
+            return row
+    except Exception as e:  # a measurement: report, don't stop the others
+        return {"error": f"{type(e).__name__}: {e}"[:400]}
 
 
 def main() -> None:
@@ -129,11 +174,13 @@ def main() -> None:
                 lambda i: (img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * bg[None]).clamp(0, 1),
                 args.repeats)
             row["part_raster_gsplat"] = timed(lambda i: gs.raster_gsplat(proj, s, s), args.repeats)
-            for tile in (8, 32):
+            for tile in (8, 16, 32):
                 row[f"raster_tile{tile}"] = timed(lambda i: gs.raster_gsplat(proj, s, s, tile_size=tile), args.repeats)
                 a, _, _ = gs.raster_gsplat(proj, s, s, tile_size=tile)
                 b, _, _ = gs.raster_gsplat(proj, s, s)
                 row[f"raster_tile{tile}"]["max_abs_vs_16"] = float((a - b).abs().max())
+        if batch == 1:  # one compile (~a minute) is enough to size it
+            row["compiled"] = compiled_variant(after, frame, s, args.repeats)
         if batch == 1:
             from torch.profiler import ProfilerActivity, profile
 

@@ -25,7 +25,12 @@ import math
 import torch
 from torch import Tensor
 
-_TRIU = ([0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2])  # gsplat's 6-vector of a symmetric 3×3
+
+
+def _triu6(c: Tensor) -> Tensor:
+    """[..., 3, 3] symmetric → gsplat's [..., 6] (xx, xy, xz, yy, yz, zz), by slicing: an
+    index tensor would be a host → device copy, which a CUDA graph cannot capture."""
+    return torch.stack([c[..., 0, 0], c[..., 0, 1], c[..., 0, 2], c[..., 1, 1], c[..., 1, 2], c[..., 2, 2]], -1)
 
 
 def project_gsplat(
@@ -48,7 +53,7 @@ def project_gsplat(
     from gsplat.cuda._wrapper import fully_fused_projection
 
     radii, means2d, depths, conics, _ = fully_fused_projection(
-        means.contiguous(), covars[..., _TRIU[0], _TRIU[1]].contiguous(), None, None,
+        means.contiguous(), _triu6(covars), None, None,
         viewmats[:, None].contiguous(), Ks[:, None].contiguous(), width, height, eps2d=eps2d,
         near_plane=near_plane, far_plane=far_plane, opacities=opacities.contiguous(),
     )  # [B, 1, N, ...]: one camera per image

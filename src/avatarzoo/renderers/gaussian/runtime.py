@@ -17,6 +17,11 @@ from torch import Tensor
 from avatarzoo.errors import BundleError
 from avatarzoo.spaces.space import ExpressionSpace
 
+#: gsplat tile side at runtime: 8 composites the same image as gsplat's 16 and took 0.58
+#: against 0.73 ms (sort + composite, 150k Gaussians, 512², batch 1, one H200;
+#: benchmarks/render_profile.py, BENCHMARKS.md). Training keeps 16.
+RUNTIME_TILE = 8
+
 
 class GaussianRenderer:
     """Renders full frames from expression [B, D], head pose [B, 4, 4] (canonical head →
@@ -168,7 +173,7 @@ class GaussianRenderer:
             if self._uses_gsplat():  # projected already: sort and composite
                 from avatarzoo.renderers.gaussian._gsplat_rasterizer import raster_gsplat
 
-                img, alpha, _ = raster_gsplat(g, s, s)
+                img, alpha, _ = raster_gsplat(g, s, s, tile_size=RUNTIME_TILE)
                 img = img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * self._background(s)[None]
             else:
                 img, _, _ = self.model.splat(g, s, self._background(s), backend=self.backend)
