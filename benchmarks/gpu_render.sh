@@ -7,6 +7,9 @@
 #   bash benchmarks/gpu_render.sh [PROFILE] [CLIP ...]      (device tool, carry [".gpu"])
 #   e.g. bash benchmarks/gpu_render.sh h100-fast reagan
 #
+# SKIP_DEMO=1: no demo build (only the clips); KEEP_DRIVER=1: the clips keep the demo
+# recipe's audio driver, so that their evaluation drives them from their held-out 20%'s
+# speech and re-tracks (lip sync at 512²); MAX_CLIPS (default 1) clips at most.
 # REPEAT_DEMO=1: after the fps, the demo is built again from another empty cache (two
 # builds of one recipe on one GPU). SKIP_PARITY=1 skips the rasterizer parity check.
 # Budget: BUDGET_S (default 530) seconds from the start; a clip build starts only with
@@ -66,6 +69,7 @@ build_eval() {
   cp "$ev/contact_sheet.png" "$out/${name}_sheet.png" 2>/dev/null || true
 }
 
+if [ -z "${SKIP_DEMO:-}" ]; then
 build_eval recipes/demo-v1.yaml demo $(( $(left) - 60 ))
 
 echo "== render fps at 512², batch 1 and 8 (demo, $profile)" | tee -a "$log"
@@ -83,6 +87,7 @@ if [ -n "${REPEAT_DEMO:-}" ]; then  # the same recipe again, from another empty 
   build_eval recipes/demo-v1.yaml demo2 $(( $(left) - 10 ))
   export AVATARZOO_CACHE=/tmp/azcache
 fi
+fi  # SKIP_DEMO
 
 n=0
 for clip in "${clips[@]}"; do
@@ -93,13 +98,14 @@ for clip in "${clips[@]}"; do
     echo "$clip: skipped, $(left) s left < $clip_min s" | tee -a "$log"; continue
   fi
   recipe="/tmp/$clip.yaml"  # the demo's settings and profiles, another person's recording
-  python3 - "$video" "$clip" "$recipe" <<'PY'
+  python3 - "$video" "$clip" "$recipe" "${KEEP_DRIVER:-}" <<'PY'
 import sys, yaml
-video, name, path = sys.argv[1:]
+video, name, path, keep_driver = sys.argv[1:]
 r = yaml.safe_load(open("recipes/demo-v1.yaml"))
 r["avatar"] = name
 r["recording"].update(video=video, holdout=0.2)
-r.pop("audio_driver", None)  # the renderer only: lip sync is not this benchmark's business
+if not keep_driver:  # the renderer only; KEEP_DRIVER=1: also lip sync on the held-out 20%
+    r.pop("audio_driver", None)
 r["card"] = {"license": "other", "consent": "measurement only; not published", "source": video}
 yaml.safe_dump(r, open(path, "w"), sort_keys=False)
 PY
