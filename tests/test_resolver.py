@@ -195,3 +195,20 @@ def test_a_failing_stage_beside_is_reported_and_the_other_kept(recipe_file, tmp_
     with pytest.raises(Exception, match="no_such_function"):
         build(lr, cache, device="cpu", jobs=2, echo=lambda *_: None)
     assert statuses(lr, cache)["fit_renderer"] == "cached"  # built beside it, not lost
+
+
+def test_a_stage_beside_refuses_a_recipe_edited_since_the_plan(recipe_file, tmp_path):
+    """The spawned process loads the recipe again: edited meanwhile, its key would not
+    describe what it computes, so it refuses and caches nothing."""
+    from avatarzoo.errors import StageError
+    from avatarzoo.stages.build import StageJob, _execute_spawned
+
+    path = recipe_file(RECIPE + "audio_driver: {kind: tcn, space: arkit-52}\n")
+    lr = load_recipe(path)
+    st = next(s for s in graph.plan_stages(lr) if s.name == "fit_audio_driver")
+    job = StageJob.of(lr, st)
+    path.write_text(path.read_text().replace("audio_driver: {kind: tcn, space: arkit-52}",
+                                             "audio_driver: {kind: tcn, space: arkit-52, seed: 3}"))
+    with pytest.raises(StageError, match="changed during the build"):
+        _execute_spawned(job, str(tmp_path / "c"), "cpu")
+    assert not (tmp_path / "c" / "stages" / "fit_audio_driver").exists()

@@ -132,10 +132,16 @@ def _execute(lr: LoadedRecipe, cache: StageCache, job: StageJob, device: str) ->
 
 
 def _execute_spawned(job: StageJob, cache_root: str, device: str) -> str:
-    """`_execute` in a spawned process: the recipe is loaded again from its file."""
+    """`_execute` in a spawned process: the recipe is loaded again from its file, and
+    refused if the stage's slice of it is no longer the one it was planned (and keyed)
+    with: its output would be cached under a key that does not describe it."""
     from avatarzoo.recipe import load_recipe
 
     lr = load_recipe(job.recipe, profile=job.profile)
+    now = {st.name: st.config for st in plan_stages(lr, job.world_size)}.get(job.name)
+    if now != job.config:
+        raise StageError(f"stage {job.name}: {job.recipe} changed during the build; nothing was cached "
+                         "for it, build again")
     return str(_execute(lr, StageCache.open(cache_root), job, device))
 
 
