@@ -33,6 +33,7 @@ import torch
 
 from avatarzoo.contracts.tracking import Tracking
 from avatarzoo.renderers.gaussian import _gsplat_rasterizer as gs
+from avatarzoo.renderers.gaussian.rasterize import over_background
 from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
 
 
@@ -71,7 +72,7 @@ class Before(GaussianRenderer):
             view = torch.eye(4, device=k.device).expand(n, 4, 4)
             img, alpha, _ = gs.rasterize_gsplat_wrapper(g["means"], g["covars"], g["opacities"], g["colors"],
                                                         view, k.expand(n, 3, 3), s, s)
-            img = img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * self._background(s)[None]
+            img = over_background(img, alpha, self._background(s))
             return img.clamp(0, 1)
 
 
@@ -104,7 +105,7 @@ def compiled_variant(r: GaussianRenderer, frame, s: int, repeats: int) -> dict:
                     dst.copy_(src)
                 graph.replay()
                 img, alpha, _ = gs.raster_gsplat(outputs, s, s, tile_size=RUNTIME_TILE)
-                return (img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * bg[None]).clamp(0, 1)
+                return over_background(img, alpha, bg).clamp(0, 1)
 
             row = timed(run, repeats)
             row["replay_only"] = timed(lambda i: graph.replay(), repeats)
@@ -171,7 +172,7 @@ def main() -> None:
                                              s, s, 16, offs, flat)
             bg = after._background(s)
             row["part_composite"] = timed(
-                lambda i: (img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * bg[None]).clamp(0, 1),
+                lambda i: over_background(img, alpha, bg).clamp(0, 1),
                 args.repeats)
             row["part_raster_gsplat"] = timed(lambda i: gs.raster_gsplat(proj, s, s), args.repeats)
             for tile in (8, 16, 32):

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avatarzoo.renderers.gaussian._torch_rasterizer import quat_to_rotmat
-from avatarzoo.renderers.gaussian.rasterize import rasterize
+from avatarzoo.renderers.gaussian.rasterize import over_background, rasterize
 
 N_OUT = 13  # deformation outputs: Δposition 3, Δrotation 3, Δlog-scale 3, Δopacity 1, Δcolour 3
 PER_GAUSSIAN = ("means", "quats", "log_scales", "opacity_logits", "color_logits", "blend_logits",
@@ -296,9 +296,7 @@ class GaussianAvatar(nn.Module):
             g["means"], None, None, g["opacities"], g["colors"], view, k.expand(b, 3, 3), size,
             size, covars=g["covars"], backend=backend, max_per_tile=max_per_tile,
         )
-        img = img.permute(0, 3, 1, 2)
-        alpha = alpha.permute(0, 3, 1, 2)
-        return img + (1 - alpha) * background[None], alpha, meta
+        return over_background(img, alpha, background), alpha.permute(0, 3, 1, 2), meta
 
 
 def inverse_sigmoid(x: Tensor) -> Tensor:

@@ -26,6 +26,12 @@ def _check(name: str, x: Tensor, shape: tuple) -> None:
         raise ValueError(f"rasterize: {name} must have shape {want}, got {tuple(x.shape)}")
 
 
+def over_background(colors: Tensor, alphas: Tensor, background: Tensor) -> Tensor:
+    """`rasterize`'s colors [B, H, W, C] and alphas [B, H, W, 1] composited over
+    `background` [C, H, W]: images [B, C, H, W]."""
+    return colors.permute(0, 3, 1, 2) + (1 - alphas.permute(0, 3, 1, 2)) * background[None]
+
+
 def resolve_backend(backend: Backend, device: torch.device | str) -> str:
     """'gsplat' on CUDA and 'torch' elsewhere for 'auto'; refuses gsplat off CUDA."""
     dev = torch.device(device)

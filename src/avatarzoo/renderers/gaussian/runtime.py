@@ -173,8 +173,10 @@ class GaussianRenderer:
             if self._uses_gsplat():  # projected already: sort and composite
                 from avatarzoo.renderers.gaussian._gsplat_rasterizer import raster_gsplat
 
+                from avatarzoo.renderers.gaussian.rasterize import over_background
+
                 img, alpha, _ = raster_gsplat(g, s, s, tile_size=RUNTIME_TILE)
-                img = img.permute(0, 3, 1, 2) + (1 - alpha.permute(0, 3, 1, 2)) * self._background(s)[None]
+                img = over_background(img, alpha, self._background(s))
             else:
                 img, _, _ = self.model.splat(g, s, self._background(s), backend=self.backend)
             return img.clamp(0, 1)
