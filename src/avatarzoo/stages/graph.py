@@ -93,10 +93,6 @@ class StageSpec:
             raise
         return True
 
-    def load(self, recipe: "Recipe") -> Callable[..., None]:
-        module, attr = self.function_ref(recipe).split(":")
-        return getattr(importlib.import_module(module), attr)
-
 
 def _kind(recipe: "Recipe", section: str) -> "KindConfig | None":
     return getattr(recipe, section)
