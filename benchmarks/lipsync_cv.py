@@ -1,6 +1,10 @@
 """Lip sync at the expression level, cross-validated over whole recordings.
 
     python benchmarks/lipsync_cv.py --clips DIR NAME=FILE ... [--work DIR] [--out results.json]
+        [--variants scratch,prior] [--set FIELD=VALUE ...]
+
+`--set` overrides a field of the driver's recipe section (TcnDriverConfig), e.g.
+`--set lookahead_ms=100 --set hidden=128`.
 
 For each recording: 5 contiguous folds; each fold's frames are predicted from its
 speech by a driver trained on the other 80% (a 0.5 s gap either side; the last 15% of
@@ -116,9 +120,13 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/avatarzoo-lipsync"))
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a TcnDriverConfig field for every variant (YAML value)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cfg = TcnDriverConfig()
+    import yaml
+
+    cfg = TcnDriverConfig(**{k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)})
     prior = find_prior(cfg.space, cfg.features.model_dump(mode="json"))
     in_prior = {r["file"] for r in prior.config["recordings"]} if prior else set()
     results = {}
