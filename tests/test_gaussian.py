@@ -246,3 +246,21 @@ def test_interrupted_fit_resumes_to_identical_weights(recording, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("train_size", [SIZE, SIZE // 2])
+def test_a_resident_batch_equals_the_batch_read_from_disk(recording, train_size):
+    """`TrainData.keep_on` (CUDA only) makes `batch` read a device copy: the same
+    tensors as the per-step read from the memmap, resized alike."""
+    d = load_inputs(*recording)
+    _, data, _ = build_model(d, _cfg(), train_size=train_size, log=lambda s: None)
+    idx = data.train_idx[[0, -1, 1]]
+    from_disk = data.batch(idx, "cpu")
+    data.keep_on("cpu")
+    assert data.resident is None  # nothing is copied off CUDA
+    data.resident = data.resident_copy("cpu")
+    resident = data.batch(idx, "cpu")
+    assert from_disk.keys() == resident.keys()
+    for k in from_disk:
+        assert torch.equal(from_disk[k], resident[k]), k
+    assert torch.equal(data.rows("boxes", idx, "cpu", torch.float32), from_disk["boxes"])

@@ -83,18 +83,22 @@ class TrainData:
         the small arrays to `device` once, so that `batch` reads no host memory: a copy
         from pageable host memory waits for the GPU's queue to drain, and a step made
         six of them. Elsewhere nothing changes."""
-        dev = torch.device(device)
-        if dev.type != "cuda":
-            return
+        if torch.device(device).type == "cuda":
+            self.resident = self.resident_copy(device)
+
+    def resident_copy(self, device: torch.device | str) -> dict:
+        """What `keep_on` keeps: the frames `batch` can read (uint8 [N, S, S, 3], only
+        the training and validation rows filled) and the small arrays, on `device`."""
         import cv2
 
+        dev = torch.device(device)
         frames = torch.zeros((len(self.frames), self.size, self.size, 3), dtype=torch.uint8, device=dev)
         for i in np.union1d(self.train_idx, self.val_idx):
             f = np.asarray(self.frames[int(i)])
             if f.shape[0] != self.size:
                 f = cv2.resize(f, (self.size, self.size), interpolation=cv2.INTER_AREA)
             frames[int(i)] = torch.from_numpy(np.ascontiguousarray(f)).to(dev)
-        self.resident = {"device": dev, "frames": frames, **{
+        return {"device": dev, "frames": frames, **{
             k: torch.as_tensor(np.ascontiguousarray(getattr(self, k)), device=dev)
             for k in ("expression", "pose", "body", "boxes")}}
 
