@@ -30,6 +30,24 @@ def _scene(n: int, size: int, batch: int, seed: int, device: str):
     return [x.to(device) for x in (means, quats, scales, opac, cols, view, K)]
 
 
+def rasterize_gsplat_wrapper(
+    means: Tensor, covars: Tensor, opacities: Tensor, colors: Tensor, viewmats: Tensor, Ks: Tensor,
+    width: int, height: int, *, near_plane: float = 0.01, far_plane: float = 1e10, eps2d: float = 0.3,
+    tile_size: int = 16,
+) -> tuple[Tensor, Tensor, dict]:
+    """`rasterize_gsplat` through gsplat's public `rasterization` (the path before the
+    split): the comparison for `parity` and render_profile.py."""
+    from gsplat import rasterization
+
+    c = lambda x: x.contiguous()  # noqa: E731  (the kernels read raw pointers)
+    img, acc, meta = rasterization(
+        c(means), None, None, c(opacities), c(colors), c(viewmats[:, None]), c(Ks[:, None]),
+        width, height, covars=c(covars), near_plane=near_plane, far_plane=far_plane, eps2d=eps2d,
+        tile_size=tile_size, packed=False, rasterize_mode="classic",
+    )  # [B, 1, H, W, C], [B, 1, H, W, 1]
+    return img[:, 0], acc[:, 0], meta
+
+
 def parity(args) -> dict:
     from avatarzoo.renderers.gaussian._torch_rasterizer import quat_scale_to_covar
     from avatarzoo.renderers.gaussian.rasterize import rasterize
@@ -47,8 +65,6 @@ def parity(args) -> dict:
                            device="cuda")
             ((img * w).sum() + alpha.sum()).backward()
             outs[backend] = [img.detach(), alpha.detach()] + [p.grad for p in ps]
-        from avatarzoo.renderers.gaussian._gsplat_rasterizer import rasterize_gsplat_wrapper
-
         ps = [t.clone().requires_grad_() for t in (means, quats, scales, opac, cols)]
         img, alpha, _ = rasterize_gsplat_wrapper(ps[0], quat_scale_to_covar(ps[1], ps[2]), ps[3], ps[4],
                                                  view, K, size, size)

@@ -34,6 +34,7 @@ import torch
 from avatarzoo.contracts.tracking import Tracking
 from avatarzoo.renderers.gaussian import _gsplat_rasterizer as gs
 from avatarzoo.renderers.gaussian.rasterize import over_background
+from gpu_check import rasterize_gsplat_wrapper  # noqa: E402  (benchmarks/, this script's folder)
 from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
 
 
@@ -66,12 +67,9 @@ class Before(GaussianRenderer):
         s = self.size if size is None else size
         with torch.inference_mode():
             g = self._replayed(e, p, b, s)
-            n = e.shape[0]
-            k = self.model.K.clone()
-            k[:2] *= s / self.size
-            view = torch.eye(4, device=k.device).expand(n, 4, 4)
-            img, alpha, _ = gs.rasterize_gsplat_wrapper(g["means"], g["covars"], g["opacities"], g["colors"],
-                                                        view, k.expand(n, 3, 3), s, s)
+            view, k = self.model.camera(e.shape[0], s)
+            img, alpha, _ = rasterize_gsplat_wrapper(g["means"], g["covars"], g["opacities"], g["colors"],
+                                                     view, k, s, s)
             img = over_background(img, alpha, self._background(s))
             return img.clamp(0, 1)
 

@@ -293,18 +293,26 @@ def _held_out(cache: Path):
     return ref, h, np.array(ingest.frames[h:]), np.array(ingest.masks[h:])
 
 
+def _self_drive_against_render(avatar, tracking, held):
+    """The avatar reenacting `tracking` as its own driver; asserts its renders are
+    within 0.3 dB of `avatarzoo render`'s (the stored held-out tracking) on `held`.
+    Returns (avatar stats, transfer, the stored held-out tracking)."""
+    stats = AvatarStats.from_bundle(avatar.bundle)
+    t = avatar.reenact(tracking, calibration=DriverStats.of_avatar(stats), body="driver").transfer
+    demo = {k: avatar.bundle.tensors("demo.")[k].numpy() for k in ("expression", "pose", "body")}
+    replayed = avatar.render(demo["expression"], demo["pose"], demo["body"])
+    reenacted = avatar.render(t.expression, t.pose, t.body)
+    assert abs(_psnr(reenacted, held) - _psnr(replayed, held)) <= 0.3
+    return stats, t, demo
+
+
 def test_self_driving_reproduces_the_held_out_renders(smoke_build, avatar):
     """The avatar as its own driver (its own neutral, ranges, mean pose and body) on its
     held-out tracking renders exactly what `avatarzoo render` renders."""
     ref, h, held, _ = _held_out(smoke_build[0])
     own = ref.replace(expression=ref.expression[h:], pose=ref.pose[h:], landmarks=ref.landmarks[h:],
                       body=ref.body[h:], valid=ref.valid[h:], time=ref.time[h:], extras={})
-    stats = AvatarStats.from_bundle(avatar.bundle)
-    t = avatar.reenact(own, calibration=DriverStats.of_avatar(stats), body="driver").transfer
-    demo = {k: avatar.bundle.tensors("demo.")[k].numpy() for k in ("expression", "pose", "body")}
-    replayed = avatar.render(demo["expression"], demo["pose"], demo["body"])
-    reenacted = avatar.render(t.expression, t.pose, t.body)
-    assert abs(_psnr(reenacted, held) - _psnr(replayed, held)) <= 0.3
+    stats, t, demo = _self_drive_against_render(avatar, own, held)
     inside = (demo["expression"] >= stats.min) & (demo["expression"] <= stats.max)
     assert np.array_equal(inside, ~t.expression_clamped)
     np.testing.assert_allclose(t.expression[~t.expression_clamped], demo["expression"][~t.expression_clamped],
@@ -324,12 +332,7 @@ def test_self_driving_from_re_tracked_frames_is_within_0_3_db_of_render(smoke_bu
 
     ref, h, held, masks = _held_out(smoke_build[0])
     retracked = track_as(ref, held, fps=25.0, masks=masks)
-    stats = AvatarStats.from_bundle(avatar.bundle)
-    t = avatar.reenact(retracked, calibration=DriverStats.of_avatar(stats), body="driver").transfer
-    demo = {k: avatar.bundle.tensors("demo.")[k].numpy() for k in ("expression", "pose", "body")}
-    replayed = avatar.render(demo["expression"], demo["pose"], demo["body"])
-    reenacted = avatar.render(t.expression, t.pose, t.body)
-    assert abs(_psnr(reenacted, held) - _psnr(replayed, held)) <= 0.3
+    stats, t, demo = _self_drive_against_render(avatar, retracked, held)
     # and it is the held-out motion that plays: the mouth as the recording's
     i = stats.space.channel("mouth_open")
     assert np.corrcoef(t.expression[:, i], demo["expression"][:, i])[0, 1] > 0.8

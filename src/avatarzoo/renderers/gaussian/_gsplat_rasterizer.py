@@ -10,7 +10,7 @@ Two halves, so that a caller can put the first in a CUDA graph:
 
 `rasterize_gsplat` is both, and computes what gsplat 1.5's `rasterization(...,
 packed=False, rasterize_mode="classic")` does for these inputs without that wrapper's
-per-call checks and reshapes (benchmarks/render_profile.py compares the two).
+per-call checks and reshapes (benchmarks/gpu_check.py compares the two).
 
 gsplat compiles its kernels on first use (~75 s on an H100 with
 TORCH_CUDA_ARCH_LIST=9.0). Imported lazily: only CUDA runs need it.
@@ -99,22 +99,4 @@ def rasterize_gsplat(
     return raster_gsplat(p, width, height, tile_size=tile_size)
 
 
-def rasterize_gsplat_wrapper(
-    means: Tensor, covars: Tensor, opacities: Tensor, colors: Tensor, viewmats: Tensor, Ks: Tensor,
-    width: int, height: int, *, near_plane: float = 0.01, far_plane: float = 1e10, eps2d: float = 0.3,
-    tile_size: int = 16,
-) -> tuple[Tensor, Tensor, dict]:
-    """The same through gsplat's public `rasterization` (the path before the split;
-    kept as the comparison for benchmarks/render_profile.py)."""
-    from gsplat import rasterization
-
-    c = lambda x: x.contiguous()  # noqa: E731  (the kernels read raw pointers)
-    img, acc, meta = rasterization(
-        c(means), None, None, c(opacities), c(colors), c(viewmats[:, None]), c(Ks[:, None]),
-        width, height, covars=c(covars), near_plane=near_plane, far_plane=far_plane, eps2d=eps2d,
-        tile_size=tile_size, packed=False, rasterize_mode="classic",
-    )  # [B, 1, H, W, C], [B, 1, H, W, 1]
-    return img[:, 0], acc[:, 0], meta
-
-
-__all__ = ["project_gsplat", "raster_gsplat", "rasterize_gsplat", "rasterize_gsplat_wrapper"]
+__all__ = ["project_gsplat", "raster_gsplat", "rasterize_gsplat"]

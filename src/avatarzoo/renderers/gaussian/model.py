@@ -284,16 +284,21 @@ class GaussianAvatar(nn.Module):
         return self.splat(g, s, self.background_image(s), backend=backend,
                           max_per_tile=max_per_tile)
 
+    def camera(self, b: int, size: int) -> tuple[Tensor, Tensor]:
+        """The camera the posed Gaussians (camera space) are seen from at `size`: view
+        matrices [b, 4, 4] (identity) and intrinsics [b, 3, 3] (K scaled to `size`)."""
+        k = self.K.clone()
+        k[:2] *= size / self.size
+        view = torch.eye(4, device=k.device, dtype=k.dtype).expand(b, 4, 4)
+        return view, k.expand(b, 3, 3)
+
     def splat(self, g: dict[str, Tensor], size: int, background: Tensor, *, backend: str = "auto",
               max_per_tile: int | None = None) -> tuple[Tensor, Tensor, dict]:
         """Rasterize posed Gaussians (`gaussians()`) at `size` over `background` [3, s, s]:
         images [B, 3, s, s], alphas [B, 1, s, s], meta."""
-        b = g["means"].shape[0]
-        k = self.K.clone()
-        k[:2] *= size / self.size
-        view = torch.eye(4, device=k.device, dtype=k.dtype).expand(b, 4, 4)
+        view, k = self.camera(g["means"].shape[0], size)
         img, alpha, meta = rasterize(
-            g["means"], None, None, g["opacities"], g["colors"], view, k.expand(b, 3, 3), size,
+            g["means"], None, None, g["opacities"], g["colors"], view, k, size,
             size, covars=g["covars"], backend=backend, max_per_tile=max_per_tile,
         )
         return over_background(img, alpha, background), alpha.permute(0, 3, 1, 2), meta

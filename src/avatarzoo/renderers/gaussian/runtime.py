@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from avatarzoo.errors import BundleError
+from avatarzoo.renderers.gaussian.rasterize import resolve_backend
 from avatarzoo.spaces.space import ExpressionSpace
 
 #: gsplat tile side at runtime: 8 composites the same image as gsplat's 16 and took 0.58
@@ -32,6 +33,7 @@ class GaussianRenderer:
         self.config = config
         self.space = ExpressionSpace.model_validate(config["space"])
         self.backend = backend
+        self._gsplat = resolve_backend(backend, self.device) == "gsplat"
         # CUDA: the per-frame Gaussians (deformation, motions, covariances) and their
         # projection replay as one CUDA graph per batch size and frame size; the tile
         # sort and compositing run eagerly after it (_per_frame)
@@ -107,9 +109,7 @@ class GaussianRenderer:
         return self._backgrounds[size]
 
     def _uses_gsplat(self) -> bool:
-        from avatarzoo.renderers.gaussian.rasterize import resolve_backend
-
-        return resolve_backend(self.backend, self.device) == "gsplat"
+        return self._gsplat
 
     def _per_frame(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> dict[str, Tensor]:
         """What is computed afresh for every frame before the tile sort: the posed
@@ -120,12 +120,8 @@ class GaussianRenderer:
             return g
         from avatarzoo.renderers.gaussian._gsplat_rasterizer import project_gsplat
 
-        n = e.shape[0]
-        k = self.model.K.clone()
-        k[:2] *= size / self.size
-        view = torch.eye(4, device=k.device, dtype=k.dtype).expand(n, 4, 4)
-        return project_gsplat(g["means"], g["covars"], g["opacities"], g["colors"], view,
-                              k.expand(n, 3, 3), size, size)
+        view, k = self.model.camera(e.shape[0], size)
+        return project_gsplat(g["means"], g["covars"], g["opacities"], g["colors"], view, k, size, size)
 
     def _replayed(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> dict[str, Tensor]:
         """`_per_frame`, replayed from a CUDA graph per (batch, body points, size) when

@@ -102,7 +102,12 @@ class TrainData:
             k: torch.as_tensor(np.ascontiguousarray(getattr(self, k)), device=dev)
             for k in ("expression", "pose", "body", "boxes")}}
 
-    def indices(self, idx: np.ndarray, device: torch.device | str) -> Tensor:
+    def _resident_on(self, device: torch.device | str) -> dict | None:
+        r = self.resident
+        return r if r is not None and r["device"] == torch.device(device) else None
+
+    @staticmethod
+    def _indices(idx: np.ndarray, device: torch.device | str) -> Tensor:
         """`idx` as a long tensor on `device` (no wait for the GPU: a non-blocking copy
         of a few bytes)."""
         return torch.from_numpy(np.ascontiguousarray(idx, np.int64)).to(device, non_blocking=True)
@@ -110,18 +115,19 @@ class TrainData:
     def rows(self, name: str, idx: np.ndarray, device: torch.device | str, dtype: torch.dtype) -> Tensor:
         """`getattr(self, name)[idx]` as a `dtype` tensor on `device` (from the resident
         copy when there is one on that device)."""
-        r = self.resident
-        if r is not None and r["device"] == torch.device(device):
-            return r[name][self.indices(idx, device)].to(dtype)
+        r = self._resident_on(device)
+        if r is not None:
+            return r[name][self._indices(idx, device)].to(dtype)
         return torch.as_tensor(np.ascontiguousarray(getattr(self, name)[idx]), dtype=dtype, device=device)
 
     def batch(self, idx: np.ndarray, device: torch.device | str,
               dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
-        r = self.resident
-        if r is not None and r["device"] == torch.device(device):
-            img = r["frames"][self.indices(idx, device)].to(dtype) / 255.0  # as `image` computes it
+        r = self._resident_on(device)
+        if r is not None:
+            j = self._indices(idx, device)
+            img = r["frames"][j].to(dtype) / 255.0  # as `image` computes it
             return {"image": img.permute(0, 3, 1, 2),
-                    **{k: self.rows(k, idx, device, dtype) for k in ("expression", "pose", "body", "boxes")}}
+                    **{k: r[k][j].to(dtype) for k in ("expression", "pose", "body", "boxes")}}
         t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
         img = np.stack([self.image(int(i)) for i in idx])
         return {
