@@ -17,10 +17,10 @@ from avatarzoo.renderers.gaussian import synthetic
 from avatarzoo.renderers.gaussian.fitting import build_model, load_inputs
 from avatarzoo.renderers.gaussian.gates import GateField
 from avatarzoo.renderers.gaussian.needles import footprint_axes, needle_count, needle_mask
+from avatarzoo.renderers.gaussian.sampling import frame_batch
 from avatarzoo.renderers.gaussian.train import (
     VALIDATION_BLOCK,
     fit,
-    frame_batch,
     limit_scales_,
     validation_psnr,
     validation_split,
@@ -129,9 +129,40 @@ def test_old_renderers_without_limits_load_unbounded(recording, tmp_path):
     cfg = renderer_config(model, _cfg(), d["space"], d["body_names"], ["g"] * model.n_groups, {})
     save(tmp_path, model, cfg)
     assert GaussianRenderer.from_dir(tmp_path).model.bounds is not None
-    old = {k: v for k, v in cfg.items() if k != "expression_limits"}
+    assert GaussianRenderer.from_dir(tmp_path).model.max_anisotropy == _cfg().max_anisotropy
+    old = {k: v for k, v in cfg.items() if k not in ("expression_limits", "deformed_max_anisotropy")}
     (tmp_path / "renderer.json").write_text(__import__("json").dumps(old))
     assert GaussianRenderer.from_dir(tmp_path).model.bounds is None
+    assert GaussianRenderer.from_dir(tmp_path).model.max_anisotropy is None  # renders as it was trained
+
+
+def test_expression_cannot_turn_a_gaussian_into_a_needle(recording):
+    model, _, _ = _model(recording)
+    d = model.channel_group.numel()
+    with torch.no_grad():
+        model.basis.normal_(0, 1.0)
+        model.features.normal_(0, 1.0)
+        model.gates.fill_(1.0)
+        model.log_scales.copy_(torch.log(torch.tensor([0.02, 0.01, 0.005]) * model.unit))  # ratio 4
+    pose = model.ref_pose[None].repeat(3, 1, 1)
+    body = torch.zeros(3, 3, 2)
+    body[:, model.body_index] = model.body_ref
+    e = torch.randn(3, d) * 1e4  # scale offsets at their bounds (±0.5 per axis)
+
+    def ratios() -> torch.Tensor:
+        with torch.no_grad():
+            ev = torch.linalg.eigvalsh(model.gaussians(e, pose, body)["covars"].double())  # [B, N, 3]
+        return (ev[..., -1] / ev[..., 0]).sqrt()
+
+    limit, model.max_anisotropy = model.max_anisotropy, None
+    assert ratios().max() > 10  # unheld, the offsets stretch a ratio of 4 past 10
+    model.max_anisotropy = limit
+    assert ratios().max() <= limit * (1 + 1e-4)
+    with torch.no_grad():  # a frame without expression is the rest shape, untouched
+        rest = model.gaussians(torch.zeros(1, d), pose[:1], body[:1])["covars"]
+        model.max_anisotropy = None
+        assert torch.allclose(rest, model.gaussians(torch.zeros(1, d), pose[:1], body[:1])["covars"])
+        model.max_anisotropy = limit
 
 
 # --- needles ---------------------------------------------------------------------------

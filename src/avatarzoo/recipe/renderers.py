@@ -94,12 +94,20 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
     max_anisotropy: float | None = Field(
         8.0, gt=1,
         description="Largest ratio of a Gaussian's longest to shortest axis, enforced after every"
-        " optimizer step (no needles); None: unlimited.",
+        " optimizer step and on the expression-deformed Gaussians of every frame (no needles);"
+        " None: unlimited.",
     )
     max_scale: float | None = Field(
         0.15, gt=0,
         description="Largest axis (1σ) of a Gaussian, fraction of the face width, enforced after"
         " every optimizer step; None: unlimited.",
+    )
+    expression_balance: float = Field(
+        0.0, ge=0, le=4,
+        description="Draw training frames with probability ∝ clip(ρ / median ρ, 1, 4) ** this, ρ a"
+        " frame's largest per-region RMS expression z-score: rare frames (blinks, the widest"
+        " mouths, raised brows) are seen more often (renderers/gaussian/sampling.py); 0: uniform"
+        " epochs.",
     )
     validation_stride: int = Field(
         8, ge=0,

@@ -65,6 +65,7 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     from avatarzoo.geometry import rigid_mean
     from avatarzoo.renderers.gaussian.gates import GateField
     from avatarzoo.renderers.gaussian.model import GaussianAvatar, offset_bounds
+    from avatarzoo.renderers.gaussian.sampling import balance_weights
     from avatarzoo.renderers.gaussian.train import TrainData, validation_split
 
     s0 = d["frames"].shape[1]
@@ -99,7 +100,7 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
         body_ref=torch.as_tensor(body_ref), body_index=torch.as_tensor(body_index),
         torso_depth=scal["torso_depth"], channel_group=torch.as_tensor(group), n_groups=len(names),
         background=torch.as_tensor(d["background"]).permute(2, 0, 1), feature_dim=cfg.feature_dim,
-        unit=scal["unit"], bounds=offset_bounds(limits),
+        unit=scal["unit"], bounds=offset_bounds(limits), max_anisotropy=cfg.max_anisotropy,
     )
     with torch.no_grad():
         for k, v in init.items():
@@ -111,6 +112,7 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
         size=train_size, val_idx=val_idx,
         gate_field=GateField.from_face(d["canonical"], ref_pose, aff, unit=scal["unit"],
                                        radius=cfg.gate_radius),
+        train_weight=balance_weights(expr[train_idx], d["space"], cfg.expression_balance),
     )
     return model, data, names
 
@@ -129,6 +131,8 @@ def renderer_config(model, cfg, space, body_names, groups, summary: dict) -> dic
         "unit": model.unit,
         "torso_depth": model.torso_depth,
         "expression_limits": cfg.model_dump(mode="json")["expression_limits"],
+        # the deformed Gaussians' axis ratio (absent: fitted before it was held, unlimited)
+        "deformed_max_anisotropy": model.max_anisotropy,
         "space": json.loads(space.to_json()),
         "body_names": body_names,
         "config": cfg.model_dump(mode="json"),

@@ -17,7 +17,11 @@ Geometry is driven by explicit tracked motions, the expression only deforms:
   `bounds` (the recipe's `expression_limits`) each offset is squashed as b·tanh(Δ/b):
   linear for small codes, never past ±b however extreme the code (issue 14: unbounded
   offsets let a few Gaussians fly across the frame as streaks). The gates are exactly
-  0 away from the face (gates.py), so the expression cannot reach background or torso;
+  0 away from the face (gates.py), so the expression cannot reach background or torso.
+  With `max_anisotropy`, the deformed log-scales are projected into that axis ratio
+  (`limit_anisotropy`): a scale offset that lengthens one axis and thins another cannot
+  turn a Gaussian into a needle on a moving frame (the rest shapes are held to the same
+  ratio after every optimizer step; before, ±0.5 per axis let a ratio of 8 reach 22);
 * the background is the ingest plate plus a learned low-resolution residual,
   composited under the rendered alpha.
 
@@ -26,6 +30,8 @@ Bp body points, S frame side.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +57,15 @@ def offset_bounds(limits: dict[str, float] | None) -> Tensor | None:
     if missing:
         raise ValueError(f"expression_limits lacks {missing}; expected the keys {[k for k, _ in BOUND_LAYOUT]}")
     return torch.tensor([float(limits[k]) for k, w in BOUND_LAYOUT for _ in range(w)])
+
+
+def limit_anisotropy(log_scales: Tensor, max_anisotropy: float) -> Tensor:
+    """[..., 3] log-scales with longest over shortest axis ≤ `max_anisotropy`: the excess
+    is split, the long axis shrinking and the short one growing by the same factor (the
+    footprint's area stays about the same); within the limit, unchanged."""
+    hi, lo = log_scales.max(-1, keepdim=True).values, log_scales.min(-1, keepdim=True).values
+    excess = ((hi - lo) - math.log(max_anisotropy)).clamp_min(0)
+    return torch.minimum(torch.maximum(log_scales, lo + excess / 2), hi - excess / 2)
 
 
 def similarity_2d(src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -142,6 +157,7 @@ class GaussianAvatar(nn.Module):
         unit: float = 1.0,  # face width in world units: scale of position offsets
         bg_residual_size: int = 32,
         bounds: Tensor | None = None,  # [13] (offset_bounds); None: unbounded offsets
+        max_anisotropy: float | None = None,  # of the deformed Gaussians; None: unlimited
     ):
         super().__init__()
         self.size = int(size)
@@ -149,6 +165,9 @@ class GaussianAvatar(nn.Module):
         self.n_groups = int(n_groups)
         self.unit = float(unit)
         self.torso_depth = float(torso_depth)
+        if max_anisotropy is not None and not max_anisotropy > 1:
+            raise ValueError(f"max_anisotropy must be > 1, got {max_anisotropy}")
+        self.max_anisotropy = None if max_anisotropy is None else float(max_anisotropy)
         self.register_buffer("K", K.float().clone())
         self.register_buffer("ref_pose", ref_pose.float().clone())
         self.register_buffer("body_ref", body_ref.float().clone())
@@ -246,7 +265,10 @@ class GaussianAvatar(nn.Module):
         q = self.quats + torch.cat([torch.zeros_like(d_rot[..., :1]), d_rot], -1)
         # small-angle update in the quaternion's tangent: q + (0, ω) ≈ rotation by ω
         rot = quat_to_rotmat(q)  # [B, N, 3, 3]
-        sc = torch.exp(self.log_scales + d_scale)  # [B, N, 3]
+        ls = self.log_scales + d_scale  # [B, N, 3]
+        if self.max_anisotropy is not None:
+            ls = limit_anisotropy(ls, self.max_anisotropy)
+        sc = torch.exp(ls)
         w = torch.softmax(self.blend_logits, -1)  # [N, 2]
         rig = torch.stack([self.head_transform(pose), self.torso_transform(body)], 1)  # [B, 2, 4, 4]
         a = torch.einsum("nj,bjxy->bnxy", w, rig[:, :, :3, :])  # [B, N, 3, 4] blended motion
@@ -309,5 +331,5 @@ def inverse_sigmoid(x: Tensor) -> Tensor:
     return torch.log(x / (1 - x))
 
 
-__all__ = ["BOUND_LAYOUT", "GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "offset_bounds", "inverse_sigmoid", "pinhole_inverse",
-           "MATMUL33", "matmul33", "matvec3", "rigid_inverse", "similarity_2d"]
+__all__ = ["BOUND_LAYOUT", "GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "limit_anisotropy", "offset_bounds",
+           "inverse_sigmoid", "pinhole_inverse", "MATMUL33", "matmul33", "matvec3", "rigid_inverse", "similarity_2d"]

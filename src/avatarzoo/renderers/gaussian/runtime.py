@@ -57,7 +57,8 @@ class GaussianRenderer:
                      ) -> "GaussianRenderer":
         """`config` is renderer.json; its `expression_limits` (absent in renderers fitted
         before issue 14, which then render unbounded, as they were trained) bounds the
-        expression offsets."""
+        expression offsets; its `deformed_max_anisotropy` (absent in renderers fitted
+        before the deformed Gaussians' shapes were held) limits their axis ratio."""
         from avatarzoo.renderers.gaussian.model import GaussianAvatar, offset_bounds
 
         if config.get("kind") != "gaussian":
@@ -75,6 +76,7 @@ class GaussianRenderer:
             feature_dim=int(config["feature_dim"]), unit=float(config["unit"]),
             bg_residual_size=int(t["bg_residual"].shape[-1]),
             bounds=offset_bounds(config.get("expression_limits")),
+            max_anisotropy=config.get("deformed_max_anisotropy"),
         ).to(device)
         model.load_state_dict(t)
         return cls(model.to(device), config)

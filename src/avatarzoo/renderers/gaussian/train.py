@@ -36,7 +36,8 @@ from torch import Tensor
 from avatarzoo.image_metrics import psnr, ssim_map
 from avatarzoo.renderers.gaussian.distributed import World, all_reduce_sum_, broadcast_state, check_agree
 from avatarzoo.renderers.gaussian.gates import GateField
-from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar
+from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar, limit_anisotropy
+from avatarzoo.renderers.gaussian.sampling import frame_batch
 from avatarzoo.threads import cpu_threads
 
 if TYPE_CHECKING:
@@ -51,7 +52,9 @@ class TrainData:
     arrays: expression [N, D], pose [N, 4, 4], body [N, Bp, 2] (crop px, as tracked),
     boxes [N, 3, 4] px at S (mouth, eye, eye). The optimiser reads only `train_idx`;
     `val_idx` (disjoint from it, see `validation_split`) is only scored. `gate_field`
-    recomputes the expression gates as Gaussians move (None: gates stay as built)."""
+    recomputes the expression gates as Gaussians move (None: gates stay as built).
+    `train_weight` [len(train_idx)]: the frames' sampling probabilities (sampling.py;
+    None: uniform epochs)."""
 
     frames: np.ndarray
     expression: np.ndarray
@@ -62,6 +65,7 @@ class TrainData:
     size: int
     val_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     gate_field: GateField | None = None
+    train_weight: np.ndarray | None = None
     # keep_on(): the frames (uint8 at S) and small arrays, resident on one CUDA device
     resident: dict | None = field(default=None, repr=False, compare=False)
 
@@ -237,15 +241,12 @@ def validation_split(idx: np.ndarray, every: int, *, block: int = VALIDATION_BLO
 @torch.no_grad()
 def limit_scales_(model: GaussianAvatar, max_anisotropy: float | None, max_scale: float | None) -> None:
     """Project every Gaussian's log-scales [N, 3] in place into the limits: longest over
-    shortest axis ≤ `max_anisotropy` (the excess is split: the long axis shrinks and the
-    short one grows by the same factor, so the footprint's area stays about the same),
-    then every axis ≤ `max_scale` × unit. None: no limit. (Runs after every optimizer
+    shortest axis ≤ `max_anisotropy` (`limit_anisotropy`), then every axis ≤
+    `max_scale` × unit. None: no limit. (Runs after every optimizer
     step: nothing here waits for the GPU.)"""
     ls = model.log_scales
     if max_anisotropy is not None:
-        hi, lo = ls.max(-1, keepdim=True).values, ls.min(-1, keepdim=True).values
-        excess = ((hi - lo) - math.log(max_anisotropy)).clamp_min(0)
-        ls.copy_(torch.minimum(torch.maximum(ls, lo + excess / 2), hi - excess / 2))
+        ls.copy_(limit_anisotropy(ls, max_anisotropy))
     if max_scale is not None:
         ls.clamp_(max=math.log(max_scale * model.unit))
 
@@ -395,18 +396,6 @@ class Best:
         return False
 
 
-def frame_batch(train_idx: np.ndarray, batch: int, step: int, seed: int) -> np.ndarray:
-    """The training frames of `step`: shuffled epochs over `train_idx`, `batch` at a time.
-
-    A pure function of (seed, step), so that a run resumed from a checkpoint sees the
-    same frames in the same order as one that was never interrupted."""
-    per_epoch = max(1, len(train_idx) // batch)
-    epoch, i = divmod(step, per_epoch)
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    perm = torch.randperm(len(train_idx), generator=g).numpy()
-    return train_idx[perm[i * batch:(i + 1) * batch]]
-
-
 def fit(model: GaussianAvatar, data: TrainData, opts: "GaussianRendererConfig", **kw) -> dict[str, float]:
     """Train `model` in place as the recipe's renderer config `opts` says (steps, batch,
     learning rates, loss, densification, checkpoints); resumes from `scratch/ckpt.pt`.
@@ -426,7 +415,7 @@ def _rank_batch(data: TrainData, opts: "GaussianRendererConfig", step: int, worl
     """This rank's slice of the global batch of `step`, its loss weights, and the loss
     normalisers of the whole global batch (computed locally from every frame's boxes:
     no collective). One process is the world of one rank: its slice is the batch."""
-    idx = frame_batch(data.train_idx, opts.batch_size * world.world_size, step, opts.seed)
+    idx = frame_batch(data.train_idx, opts.batch_size * world.world_size, step, opts.seed, data.train_weight)
     boxes = data.rows("boxes", idx, device, dtype)
     w_all = weight_map(boxes, data.size, opts.region_weights)  # [B × world, 1, S, S]
     batch = data.batch(idx[world.rank::world.world_size], device, dtype)
