@@ -11,7 +11,8 @@
 # recipe's audio driver, so that their evaluation drives them from their held-out 20%'s
 # speech and re-tracks (lip sync at 512²); MAX_CLIPS (default 1) clips at most.
 # REPEAT_DEMO=1: after the fps, the demo is built again from another empty cache (two
-# builds of one recipe on one GPU). SKIP_PARITY=1 skips the rasterizer parity check.
+# builds of one recipe on one GPU). SKIP_PARITY=1 skips the rasterizer parity check,
+# SKIP_PROFILE=1 render_profile.py.
 # Budget: BUDGET_S (default 530) seconds from the start; a clip build starts only with
 # at least CLIP_MIN_S (default 200) s left and is cut off (timeout) before the budget.
 # At most 8 files come back: render.log, parity.json, fps.json, profile.json, and per
@@ -77,9 +78,11 @@ fr=$(stage_dir recipes/demo-v1.yaml fit_renderer)
 tr=$(stage_dir recipes/demo-v1.yaml track)
 timeout 60 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
   --batch 1 8 --max-seconds 10 --out "$out/fps.json" 2>&1 | tail -22 | tee -a "$log"
+if [ -z "${SKIP_PROFILE:-}" ]; then
 echo "== where the time goes (render_profile.py)" | tee -a "$log"
 timeout 150 python3 benchmarks/render_profile.py "$fr" "$tr/tracking.safetensors" --size 512 --batch 1 8 \
   --out "$out/profile.json" 2>&1 | tail -40 | tee -a "$log"
+fi
 
 if [ -n "${REPEAT_DEMO:-}" ]; then  # the same recipe again, from another empty cache: run-to-run spread
   export AVATARZOO_CACHE=/tmp/azcache2

@@ -103,7 +103,7 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         " every optimizer step; None: unlimited.",
     )
     expression_balance: float = Field(
-        0.0, ge=0, le=4,
+        2.0, ge=0, le=4,
         description="Draw training frames with probability ∝ clip(ρ / median ρ, 1, 4) ** this, ρ a"
         " frame's largest per-region RMS expression z-score: rare frames (blinks, the widest"
         " mouths, raised brows) are seen more often (renderers/gaussian/sampling.py); 0: uniform"
