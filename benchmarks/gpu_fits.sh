@@ -4,6 +4,10 @@
 # For comparisons of fits (a longer against a shorter one, the issue-14 controls off
 # against on, a driver setting at 512²), where the builds' own wall times do not matter:
 # they share the GPU and run slower than alone (use gpu_render.sh for timings).
+# Measured on one H200: three 512² fits side by side train at 50-56 steps/s each (65
+# alone), but the evaluate stage's held-out renders crawl beside training fits (0.2-0.4
+# batches/s against 3 alone): leave ~2 min per build for evaluate, or three 6k builds
+# do not finish inside 325 s.
 #
 #   bash benchmarks/gpu_fits.sh SPEC ...                 (device tool, carry [".gpu"])
 #   SPEC = NAME:SOURCE:PROFILE[:FIELD=VALUE[,FIELD=VALUE...]]
