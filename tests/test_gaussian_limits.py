@@ -134,6 +134,12 @@ def test_old_renderers_without_limits_load_unbounded(recording, tmp_path):
     (tmp_path / "renderer.json").write_text(__import__("json").dumps(old))
     assert GaussianRenderer.from_dir(tmp_path).model.bounds is None
     assert GaussianRenderer.from_dir(tmp_path).model.max_anisotropy is None  # renders as it was trained
+    from avatarzoo.errors import BundleError
+
+    for bad in (0.5, "8"):  # a bundle's renderer.json is untrusted: one clear error, no traceback
+        (tmp_path / "renderer.json").write_text(__import__("json").dumps({**cfg, "deformed_max_anisotropy": bad}))
+        with pytest.raises(BundleError, match="renderer tensors do not fit its config"):
+            GaussianRenderer.from_dir(tmp_path)
 
 
 def test_expression_cannot_turn_a_gaussian_into_a_needle(recording):

@@ -68,17 +68,20 @@ class GaussianRenderer:
         if missing:
             raise BundleError(f"renderer tensors lack {missing}; the renderer files are incomplete")
         t = {k: v.to(device) for k, v in tensors.items()}
-        model = GaussianAvatar(
-            t["means"].shape[0], size=int(config["size"]), K=t["K"], ref_pose=t["ref_pose"],
-            body_ref=t["body_ref"], body_index=t["body_index"],
-            torso_depth=float(config["torso_depth"]), channel_group=t["channel_group"],
-            n_groups=int(config["n_groups"]), background=t["background"],
-            feature_dim=int(config["feature_dim"]), unit=float(config["unit"]),
-            bg_residual_size=int(t["bg_residual"].shape[-1]),
-            bounds=offset_bounds(config.get("expression_limits")),
-            max_anisotropy=config.get("deformed_max_anisotropy"),
-        ).to(device)
-        model.load_state_dict(t)
+        try:  # renderer.json comes from a bundle: untrusted input
+            model = GaussianAvatar(
+                t["means"].shape[0], size=int(config["size"]), K=t["K"], ref_pose=t["ref_pose"],
+                body_ref=t["body_ref"], body_index=t["body_index"],
+                torso_depth=float(config["torso_depth"]), channel_group=t["channel_group"],
+                n_groups=int(config["n_groups"]), background=t["background"],
+                feature_dim=int(config["feature_dim"]), unit=float(config["unit"]),
+                bg_residual_size=int(t["bg_residual"].shape[-1]),
+                bounds=offset_bounds(config.get("expression_limits")),
+                max_anisotropy=config.get("deformed_max_anisotropy"),
+            ).to(device)
+            model.load_state_dict(t)
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise BundleError(f"renderer tensors do not fit its config ({type(e).__name__}: {e})") from None
         return cls(model.to(device), config)
 
     @classmethod
