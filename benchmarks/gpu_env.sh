@@ -4,7 +4,7 @@
 # and mpav.tar.xz = mediapipe 0.10.14 + PyAV installed trees, hand/palm/holistic/objectron
 # models pruned to fit the 64 MiB a call may carry) into /tmp/site, sets the environment,
 # and defines warm_gsplat (compiles gsplat's CUDA kernels, ~55-90 s on a fresh machine,
-# so that no timed step pays for it).
+# so that no timed step pays for it) and stage_dir.
 mkdir -p "$out" /tmp/site /tmp/x
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
 tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/
@@ -21,5 +21,18 @@ gsplat.rasterization(m, q, torch.full((100, 3), 0.05, device="cuda"), torch.ones
                      torch.rand(100, 3, device="cuda"), torch.eye(4, device="cuda")[None],
                      torch.tensor([[[100., 0, 32], [0, 100., 32], [0, 0, 1]]], device="cuda"), 64, 64)
 torch.cuda.synchronize(); print(f"gsplat kernels ready in {time.time() - t:.1f} s")
+PY
+}
+
+# stage_dir RECIPE STAGE PROFILE: that stage's output directory in $AVATARZOO_CACHE (from
+# the plan's keys)
+stage_dir() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import os, sys
+from avatarzoo.recipe import load_recipe
+from avatarzoo.stages.graph import plan_stages
+recipe, stage, profile = sys.argv[1:]
+key = {s.name: s.key for s in plan_stages(load_recipe(recipe, profile=profile))}[stage]
+print(f"{os.environ['AVATARZOO_CACHE']}/stages/{stage}/{key}")
 PY
 }

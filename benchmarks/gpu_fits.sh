@@ -61,25 +61,16 @@ PY
     --profile "$profile" --device cuda > "$dir/build.log" 2>&1
   echo "$name: build rc $? after $(( $(date +%s) - start )) s" >> "$dir/build.log"
   timeout $(( budget - ($(date +%s) - t0) - 5 )) python3 -m avatarzoo.cli eval "$name-v1" > "$dir/eval.log" 2>&1
-  python3 - "$dir" "$profile" <<'PY'
-import os, shutil, sys
-from pathlib import Path
-from avatarzoo.recipe import load_recipe
-from avatarzoo.stages.graph import plan_stages
-d, profile = Path(sys.argv[1]), sys.argv[2]
-key = {s.name: s.key for s in plan_stages(load_recipe(d / "recipe.yaml", profile=profile))}["evaluate"]
-ev = Path(os.environ["AVATARZOO_CACHE"]) / "stages" / "evaluate" / key
-for f in ("metrics.json", "contact_sheet.png", "holdout.mp4"):
-    if (ev / f).is_file():
-        shutil.copy(ev / f, d / f)
-PY
+  local ev
+  ev=$(stage_dir "$dir/recipe.yaml" evaluate "$profile")
+  for f in metrics.json contact_sheet.png holdout.mp4; do
+    [ -f "$ev/$f" ] && cp "$ev/$f" "$dir/$f"
+  done
 }
 
-i=0
 for spec in "$@"; do
   IFS=: read -r name source profile sets <<< "$spec"
   one "$name" "$source" "$profile" "${sets:-}" &
-  i=$((i + 1))
 done
 wait
 python3 - "$out/metrics.json" "$@" <<'PY'

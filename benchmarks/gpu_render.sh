@@ -42,18 +42,6 @@ echo "setup + gsplat compile: $(( $(date +%s) - t0 )) s" | tee -a "$log"
 [ -z "${SKIP_PARITY:-}" ] && timeout 60 python3 benchmarks/gpu_check.py --out "$out/parity.json" parity 2>&1 \
   | tail -3 | tee -a "$log"
 
-# stage_dir NAME STAGE: that avatar's stage output (from its plan's keys)
-stage_dir() {
-  python3 - "$1" "$2" "$profile" <<'PY'
-import os, sys
-from avatarzoo.recipe import load_recipe
-from avatarzoo.stages.graph import plan_stages
-recipe, stage, profile = sys.argv[1:]
-key = {s.name: s.key for s in plan_stages(load_recipe(recipe, profile=profile))}[stage]
-print(f"{os.environ['AVATARZOO_CACHE']}/stages/{stage}/{key}")
-PY
-}
-
 # build_eval RECIPE NAME TIMEOUT: timed build, `avatarzoo eval`, metrics + contact sheet to $out
 build_eval() {
   local recipe=$1 name=$2 limit=$3 start=$(date +%s)
@@ -65,7 +53,7 @@ build_eval() {
   id=$(python3 -c "import yaml; r = yaml.safe_load(open('$recipe')); print(f\"{r['avatar']}-v{r['version']}\")")
   python3 -m avatarzoo.cli eval "$id" 2>&1 | tee -a "$log"
   local ev
-  ev=$(stage_dir "$recipe" evaluate)
+  ev=$(stage_dir "$recipe" evaluate "$profile")
   cp "$ev/metrics.json" "$out/${name}_metrics.json" 2>/dev/null || echo "$name: no metrics.json" | tee -a "$log"
   cp "$ev/contact_sheet.png" "$out/${name}_sheet.png" 2>/dev/null || true
 }
@@ -74,8 +62,8 @@ if [ -z "${SKIP_DEMO:-}" ]; then
 build_eval recipes/demo-v1.yaml demo $(( $(left) - 60 ))
 
 echo "== render fps at 512², batch 1 and 8 (demo, $profile)" | tee -a "$log"
-fr=$(stage_dir recipes/demo-v1.yaml fit_renderer)
-tr=$(stage_dir recipes/demo-v1.yaml track)
+fr=$(stage_dir recipes/demo-v1.yaml fit_renderer "$profile")
+tr=$(stage_dir recipes/demo-v1.yaml track "$profile")
 timeout 60 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
   --batch 1 8 --max-seconds 10 --out "$out/fps.json" 2>&1 | tail -22 | tee -a "$log"
 if [ -z "${SKIP_PROFILE:-}" ]; then

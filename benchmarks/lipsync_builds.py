@@ -48,15 +48,14 @@ def rotated(video: Path, fold: int, folds: int, out: Path) -> Path:
     """A copy of `video` [N frames] starting at the end of fold `fold` of `folds` and
     wrapping around, so that frames [fold·N/folds, (fold+1)·N/folds) come last; its
     audio (16 kHz mono, aligned to the first frame) rotated by the same time."""
-    import av
     import numpy as np
 
     from avatarzoo.ingest.audio import load_audio
-    from avatarzoo.media import write_video
+    from avatarzoo.media import open_media, write_video
 
     if out.is_file():
         return out
-    with av.open(str(video)) as c:
+    with open_media(video, "a video file") as c:
         stream = c.streams.video[0]
         fps = float(stream.average_rate)
         frames, times = [], []
