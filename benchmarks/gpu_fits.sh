@@ -18,6 +18,8 @@
 #   e.g. bash benchmarks/gpu_fits.sh d6k:demo:h100-fast d12k:demo:h100
 #
 # BUDGET_S (default 560): every build is cut off (timeout) that long after the start.
+# PARALLEL (default: all of them): at most this many builds at once; PARALLEL=1 runs them
+# one after another, each alone on the GPU (three 6k builds of ~20 s clips fit in 560 s).
 # Files back: fits.log, metrics.json ({NAME: evaluate metrics}), and for the first SHEETS
 # (default 3) specs NAME_sheet.png and NAME_holdout.mp4 (recording | render | error).
 set -uo pipefail
@@ -71,6 +73,7 @@ PY
 for spec in "$@"; do
   IFS=: read -r name source profile sets <<< "$spec"
   one "$name" "$source" "$profile" "${sets:-}" &
+  while [ "$(jobs -rp | wc -l)" -ge "${PARALLEL:-$#}" ]; do wait -n; done
 done
 wait
 python3 - "$out/metrics.json" "$@" <<'PY'
