@@ -12,7 +12,9 @@
 # speech and re-tracks (lip sync at 512²); MAX_CLIPS (default 1) clips at most.
 # REPEAT_DEMO=1: after the fps, the demo is built again from another empty cache (two
 # builds of one recipe on one GPU). SKIP_PARITY=1 skips the rasterizer parity check,
-# SKIP_PROFILE=1 render_profile.py.
+# SKIP_PROFILE=1 render_profile.py. FPS_PATHS (default "compiled eager"): the per-frame
+# paths render_fps.py times (render_fps.py --paths). TESTS="tests/x.py ...": run those
+# tests here first (the GPU-only ones: e.g. tests/test_gaussian_compiled.py).
 # Budget: BUDGET_S (default 530) seconds from the start; a clip build starts only with
 # at least CLIP_MIN_S (default 200) s left and is cut off (timeout) before the budget.
 # At most 8 files come back: render.log, parity.json, fps.json, profile.json, and per
@@ -37,6 +39,10 @@ FILTER="✓|▶|rror|validation|kept the weights|fit: |build finished|held-out|r
 
 warm_gsplat 2>&1 | tail -1 | tee -a "$log"  # gsplat's CUDA kernels, compiled outside the timed build
 echo "setup + gsplat compile: $(( $(date +%s) - t0 )) s" | tee -a "$log"
+if [ -n "${TESTS:-}" ]; then
+  # shellcheck disable=SC2086  # TESTS is a list of paths
+  timeout 240 python3 -m pytest -q -p no:cacheprovider $TESTS 2>&1 | tail -4 | tee -a "$log"
+fi
 # the split gsplat path (projection | tile sort + compositing) against the torch reference
 # and against gsplat's own rasterization(): images and gradients
 [ -z "${SKIP_PARITY:-}" ] && timeout 60 python3 benchmarks/gpu_check.py --out "$out/parity.json" parity 2>&1 \
@@ -64,8 +70,8 @@ build_eval recipes/demo-v1.yaml demo $(( $(left) - 60 ))
 echo "== render fps at 512², batch 1 and 8 (demo, $profile)" | tee -a "$log"
 fr=$(stage_dir recipes/demo-v1.yaml fit_renderer "$profile")
 tr=$(stage_dir recipes/demo-v1.yaml track "$profile")
-timeout 60 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
-  --batch 1 8 --max-seconds 10 --out "$out/fps.json" 2>&1 | tail -22 | tee -a "$log"
+timeout 150 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
+  --batch 1 8 --max-seconds 10 --paths ${FPS_PATHS:-compiled eager} --out "$out/fps.json" 2>&1 | tail -40 | tee -a "$log"
 if [ -z "${SKIP_PROFILE:-}" ]; then
 echo "== where the time goes (render_profile.py)" | tee -a "$log"
 timeout 150 python3 benchmarks/render_profile.py "$fr" "$tr/tracking.safetensors" --size 512 --batch 1 8 \

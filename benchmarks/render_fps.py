@@ -7,7 +7,9 @@ larger batches (`--batch 1 8`: frames per second = batch / median call time).
 
 FIT_RENDERER_DIR holds renderer.safetensors + renderer.json (a fit_renderer stage
 output in the cache); the driving signals are the last --frames tracked frames.
---size renders at S² (default: the renderer's own side).
+--size renders at S² (default: the renderer's own side). `--paths compiled eager`
+times both per-frame paths in one process (GaussianRenderer's `compile`; the default
+is the runtime's own, compiled on CUDA): rows `batchB` and `eager_batchB`.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=30.0)
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
+    ap.add_argument("--paths", nargs="+", choices=("compiled", "eager"), default=["compiled"])
     ap.add_argument("--out", default=None, help="also write the result here (JSON)")
     args = ap.parse_args()
-    renderer = GaussianRenderer.from_dir(args.renderer_dir, args.device)
     tr = Tracking.load(args.tracking)
     sl = slice(-args.frames, None)
 
@@ -45,6 +47,23 @@ def main() -> None:
         return torch.as_tensor(x[sl], dtype=torch.float32, device=args.device)
 
     e, p, b = t(tr.expression), t(tr.pose), t(tr.body)
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    out = {"device": name}
+    for path in args.paths:
+        renderer = GaussianRenderer.from_dir(args.renderer_dir, args.device, compile=path == "compiled")
+        out.update(size=args.size or renderer.size, gaussians=int(renderer.model.means.shape[0]))
+        prefix = "" if path == "compiled" else "eager_"
+        for batch in args.batch:
+            out[f"{prefix}batch{batch}"] = row = _timed(renderer, e, p, b, batch, args)
+            print(json.dumps({f"{prefix}batch{batch}": row, "compiled": renderer.compiled}), flush=True)
+    print(json.dumps(out, indent=2))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(out, fh, indent=2)
+
+
+def _timed(renderer, e, p, b, batch: int, args) -> dict:
+    """One row: the evaluate stage's batch-1 measurement, or frames/s at `batch`."""
     size = args.size or renderer.size
     if size != renderer.size:  # render_speed renders at the renderer's side; rescale it
         from functools import partial
@@ -56,28 +75,18 @@ def main() -> None:
         timed = AtSize()
     else:
         timed = renderer
-    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    out = {"device": name, "size": size, "gaussians": int(renderer.model.means.shape[0])}
-    for batch in args.batch:
-        if batch == 1:  # exactly the evaluate stage's measurement
-            row = render_speed(timed, e, p, b, device=args.device, warmup=args.warmup,
-                               repeats=args.repeats, max_seconds=args.max_seconds)
-        else:
-            n = len(e)
-            idx = [torch.arange(i * batch, (i + 1) * batch, device=e.device) % n for i in range(n)]
-            with torch.inference_mode():
-                sec = time_calls(lambda i: timed.render_float(e[idx[i % n]], p[idx[i % n]], b[idx[i % n]]),
-                                 sync=_sync(args.device), warmup=args.warmup, repeats=args.repeats,
-                                 max_seconds=args.max_seconds)
-            med = float(np.median(sec))
-            row = {"median_ms": med * 1e3, "p90_ms": float(np.percentile(sec, 90)) * 1e3,
-                   "calls": int(sec.size), "fps": batch / med}
-        out[f"batch{batch}"] = row
-        print(json.dumps({f"batch{batch}": row}), flush=True)
-    print(json.dumps(out, indent=2))
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(out, fh, indent=2)
+    if batch == 1:  # exactly the evaluate stage's measurement
+        return render_speed(timed, e, p, b, device=args.device, warmup=args.warmup,
+                            repeats=args.repeats, max_seconds=args.max_seconds)
+    n = len(e)
+    idx = [torch.arange(i * batch, (i + 1) * batch, device=e.device) % n for i in range(n)]
+    with torch.inference_mode():
+        sec = time_calls(lambda i: timed.render_float(e[idx[i % n]], p[idx[i % n]], b[idx[i % n]]),
+                         sync=_sync(args.device), warmup=args.warmup, repeats=args.repeats,
+                         max_seconds=args.max_seconds)
+    med = float(np.median(sec))
+    return {"median_ms": med * 1e3, "p90_ms": float(np.percentile(sec, 90)) * 1e3,
+            "calls": int(sec.size), "fps": batch / med}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Shapes: B frames, D expression channels, Bp body points, S frame side.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -23,12 +24,15 @@ from avatarzoo.spaces.space import ExpressionSpace
 #: benchmarks/render_profile.py, BENCHMARKS.md). Training keeps 16.
 RUNTIME_TILE = 8
 
+log = logging.getLogger("avatarzoo")
+
 
 class GaussianRenderer:
     """Renders full frames from expression [B, D], head pose [B, 4, 4] (canonical head →
     camera) and upper-body points [B, Bp, 2] (crop pixels)."""
 
-    def __init__(self, model, config: dict, *, backend: str = "auto", cuda_graphs: bool = True):
+    def __init__(self, model, config: dict, *, backend: str = "auto", cuda_graphs: bool = True,
+                 compile: bool = True):
         self.model = model.eval().requires_grad_(False)
         self.config = config
         self.space = ExpressionSpace.model_validate(config["space"])
@@ -38,7 +42,15 @@ class GaussianRenderer:
         # projection replay as one CUDA graph per batch size and frame size; the tile
         # sort and compositing run eagerly after it (_per_frame)
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
-        self._graphs: dict[int, tuple] = {}
+        # CUDA: the per-frame Gaussians fused by torch.compile (Inductor's Triton
+        # kernels, captured in the same graph); `model.gaussians` itself is the eager
+        # reference they are tested against (tests/test_gaussian_compiled.py)
+        self.compiled = compile and self.device.type == "cuda"
+        self._gaussians = self.model.gaussians
+        if self.compiled:
+            self._gaussians = torch.compile(self.model.gaussians, fullgraph=True)
+        self._compiled: set[tuple] = set()  # (batch, body points, size) compiled for
+        self._graphs: dict[tuple, tuple] = {}
         self._backgrounds: dict[int, Tensor] = {}
         with torch.inference_mode():
             self._gated = model.gated_features()  # [N, R * F], constant at runtime
@@ -53,8 +65,8 @@ class GaussianRenderer:
         return self.model.K.device
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, Tensor], config: dict, device: str = "cpu"
-                     ) -> "GaussianRenderer":
+    def from_tensors(cls, tensors: dict[str, Tensor], config: dict, device: str = "cpu", *,
+                     compile: bool = True) -> "GaussianRenderer":
         """`config` is renderer.json; its `expression_limits` (absent in renderers fitted
         before issue 14, which then render unbounded, as they were trained) bounds the
         expression offsets; its `deformed_max_anisotropy` (absent in renderers fitted
@@ -82,10 +94,10 @@ class GaussianRenderer:
             model.load_state_dict(t)
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise BundleError(f"renderer tensors do not fit its config ({type(e).__name__}: {e})") from None
-        return cls(model.to(device), config)
+        return cls(model.to(device), config, compile=compile)
 
     @classmethod
-    def from_dir(cls, path: str | Path, device: str = "cpu") -> "GaussianRenderer":
+    def from_dir(cls, path: str | Path, device: str = "cpu", *, compile: bool = True) -> "GaussianRenderer":
         from safetensors.torch import load_file
 
         path = Path(path)
@@ -93,7 +105,7 @@ class GaussianRenderer:
             if not (path / f).is_file():
                 raise BundleError(f"{path / f} is missing (fit_renderer stage output)")
         config = json.loads((path / "renderer.json").read_text())
-        return cls.from_tensors(load_file(str(path / "renderer.safetensors")), config, device)
+        return cls.from_tensors(load_file(str(path / "renderer.safetensors")), config, device, compile=compile)
 
     def _check(self, expression: Tensor, pose: Tensor, body: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         d, nb = self.space.dim, int(self.model.body_index.max()) + 1
@@ -120,7 +132,7 @@ class GaussianRenderer:
         """What is computed afresh for every frame before the tile sort: the posed
         Gaussians (model.gaussians) and, with gsplat, their projection at `size`
         (_gsplat_rasterizer.project_gsplat). Fixed sizes and no host sync: one CUDA graph."""
-        g = self.model.gaussians(e, p, b, gated=self._gated)
+        g = self._gaussians(e, p, b, gated=self._gated)
         if not self._uses_gsplat():
             return g
         from avatarzoo.renderers.gaussian._gsplat_rasterizer import project_gsplat
@@ -131,16 +143,17 @@ class GaussianRenderer:
     def _replayed(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> dict[str, Tensor]:
         """`_per_frame`, replayed from a CUDA graph per (batch, body points, size) when
         possible (~100 small kernels launched as one)."""
+        key = (e.shape[0], b.shape[1], size)
+        if self.compiled and key not in self._compiled:
+            self._compile(e, p, b, size)
+            self._compiled.add(key)
         if not self.cuda_graphs:
             return self._per_frame(e, p, b, size)
-        key = (e.shape[0], b.shape[1], size)
         if key not in self._graphs:
             try:
                 self._graphs[key] = self._capture(e, p, b, size)
             except RuntimeError as err:  # capture unsupported here: stay eager
-                import logging
-
-                logging.getLogger("avatarzoo").warning("CUDA graph capture failed (%s); eager", err)
+                log.warning("CUDA graph capture failed (%s); eager", err)
                 self.cuda_graphs = False
                 return self._per_frame(e, p, b, size)
         graph, inputs, outputs = self._graphs[key]
@@ -148,6 +161,24 @@ class GaussianRenderer:
             dst.copy_(src)
         graph.replay()
         return outputs
+
+    def _compile(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> None:
+        """The first compiled call at this batch size: Inductor compiles for the first
+        shape, and once more, with a symbolic batch, at the second (then never again);
+        tens of seconds each, less from Inductor's disk cache. Where it cannot compile
+        (no Triton, no compiler), the eager reference stays."""
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            self._per_frame(e, p, b, size)
+        except Exception as err:  # noqa: BLE001 (Inductor raises many kinds; all mean: eager)
+            log.warning("torch.compile of the per-frame Gaussians failed (%s: %s); eager",
+                        type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+            self.compiled, self._gaussians = False, self.model.gaussians
+            return
+        if (dt := time.perf_counter() - t0) > 1.0:
+            log.info("per-frame Gaussians compiled for batch %d in %.1f s", e.shape[0], dt)
 
     def _capture(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> tuple:
         inputs = (e.clone(), p.clone(), b.clone())
