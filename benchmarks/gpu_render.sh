@@ -12,7 +12,7 @@
 # speech and re-tracks (lip sync at 512²); MAX_CLIPS (default 1) clips at most.
 # REPEAT_DEMO=1: after the fps, the demo is built again from another empty cache (two
 # builds of one recipe on one GPU). SKIP_PARITY=1 skips the rasterizer parity check,
-# SKIP_PROFILE=1 render_profile.py. FPS_PATHS (default "compiled eager"): the per-frame
+# SKIP_PROFILE=1 render_profile.py. FPS_PATHS (default "eager compiled"): the per-frame
 # paths render_fps.py times (render_fps.py --paths). TESTS="tests/x.py ...": run those
 # tests here first (the GPU-only ones: e.g. tests/test_gaussian_compiled.py).
 # Budget: BUDGET_S (default 530) seconds from the start; a clip build starts only with
@@ -71,7 +71,7 @@ echo "== render fps at 512², batch 1 and 8 (demo, $profile)" | tee -a "$log"
 fr=$(stage_dir recipes/demo-v1.yaml fit_renderer "$profile")
 tr=$(stage_dir recipes/demo-v1.yaml track "$profile")
 timeout 150 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
-  --batch 1 8 --max-seconds 10 --paths ${FPS_PATHS:-compiled eager} --out "$out/fps.json" 2>&1 | tail -40 | tee -a "$log"
+  --batch 1 8 --max-seconds 10 --paths ${FPS_PATHS:-eager compiled} --out "$out/fps.json" 2>&1 | tail -40 | tee -a "$log"
 if [ -z "${SKIP_PROFILE:-}" ]; then
 echo "== where the time goes (render_profile.py)" | tee -a "$log"
 timeout 150 python3 benchmarks/render_profile.py "$fr" "$tr/tracking.safetensors" --size 512 --batch 1 8 \

@@ -7,9 +7,9 @@ larger batches (`--batch 1 8`: frames per second = batch / median call time).
 
 FIT_RENDERER_DIR holds renderer.safetensors + renderer.json (a fit_renderer stage
 output in the cache); the driving signals are the last --frames tracked frames.
---size renders at S² (default: the renderer's own side). `--paths compiled eager`
-times both per-frame paths in one process (GaussianRenderer's `compile`; the default
-is the runtime's own, compiled on CUDA): rows `batchB` and `eager_batchB`.
+--size renders at S² (default: the renderer's own side). `--paths eager compiled`
+times both per-frame paths in one process (GaussianRenderer's `compile`, opt-in on
+CUDA; the default is the runtime's own, eager): rows `batchB` and `compiled_batchB`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=30.0)
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
-    ap.add_argument("--paths", nargs="+", choices=("compiled", "eager"), default=["compiled"])
+    ap.add_argument("--paths", nargs="+", choices=("eager", "compiled"), default=["eager"])
     ap.add_argument("--out", default=None, help="also write the result here (JSON)")
     args = ap.parse_args()
     tr = Tracking.load(args.tracking)
@@ -52,7 +52,7 @@ def main() -> None:
     for path in args.paths:
         renderer = GaussianRenderer.from_dir(args.renderer_dir, args.device, compile=path == "compiled")
         out.update(size=args.size or renderer.size, gaussians=int(renderer.model.means.shape[0]))
-        prefix = "" if path == "compiled" else "eager_"
+        prefix = "" if path == "eager" else "compiled_"
         for batch in args.batch:
             out[f"{prefix}batch{batch}"] = row = _timed(renderer, e, p, b, batch, args)
             print(json.dumps({f"{prefix}batch{batch}": row, "compiled": renderer.compiled}), flush=True)

@@ -2,8 +2,9 @@
 is the eager reference `GaussianAvatar.gaussians`, fused.
 
 On the CPU, Inductor's C++ backend compiles the same function (whole, no graph break)
-and must give the eager numbers; on a GPU (the device tool's H200), the renderer with
-`compile=True` must render what `compile=False` renders."""
+and must give the eager numbers; on a GPU (the device tool's H200: `TESTS=... bash
+benchmarks/gpu_render.sh`), the renderer with `compile=True` must render what the
+default, eager one renders."""
 
 from __future__ import annotations
 
@@ -69,11 +70,14 @@ def test_compiled_renderer_renders_what_the_eager_one_renders(recording, tmp_pat
                      inputs={"ingest": recording[0], "track": recording[1]}, out=out,
                      scratch=tmp_path / "scratch", log=logging.getLogger("test")))
     eager = GaussianRenderer.from_dir(out, device="cuda", compile=False)
-    fast = GaussianRenderer.from_dir(out, device="cuda")
+    fast = GaussianRenderer.from_dir(out, device="cuda", compile=True)
     assert fast.compiled
     e, p, b = (x.cuda() for x in _inputs(load_inputs(*recording)))
     with caplog.at_level(logging.INFO, logger="avatarzoo"):
         for _ in range(2):  # compile + capture, then a replay
             img = fast.render_float(e, p, b)
     assert fast.compiled, caplog.text  # it compiled (no fallback to eager)
-    assert torch.allclose(img, eager.render_float(e, p, b), atol=2e-3)
+    # Inductor reorders the float math (exp, products): 150k Gaussians at 512² once came
+    # out up to 0.015 apart (BENCHMARKS.md); the same picture, not the same bits
+    diff = (img - eager.render_float(e, p, b)).abs()
+    assert float(diff.mean()) < 1e-3 and float(diff.max()) < 0.02

@@ -32,7 +32,7 @@ class GaussianRenderer:
     camera) and upper-body points [B, Bp, 2] (crop pixels)."""
 
     def __init__(self, model, config: dict, *, backend: str = "auto", cuda_graphs: bool = True,
-                 compile: bool = True):
+                 compile: bool = False):
         self.model = model.eval().requires_grad_(False)
         self.config = config
         self.space = ExpressionSpace.model_validate(config["space"])
@@ -42,9 +42,12 @@ class GaussianRenderer:
         # projection replay as one CUDA graph per batch size and frame size; the tile
         # sort and compositing run eagerly after it (_per_frame)
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
-        # CUDA: the per-frame Gaussians fused by torch.compile (Inductor's Triton
-        # kernels, captured in the same graph); `model.gaussians` itself is the eager
-        # reference they are tested against (tests/test_gaussian_compiled.py)
+        # `compile` (CUDA only, opt-in): the per-frame Gaussians fused by torch.compile
+        # (Inductor's Triton kernels, captured in the same graph); `model.gaussians`
+        # itself is the eager reference they are tested against
+        # (tests/test_gaussian_compiled.py). Off by default: each process pays the
+        # compile (13 s on an H200 for one batch size, BENCHMARKS.md) and images may
+        # differ from the eager ones in the last digits; not yet measured in the product
         self.compiled = compile and self.device.type == "cuda"
         self._gaussians = self.model.gaussians
         if self.compiled:
@@ -66,7 +69,7 @@ class GaussianRenderer:
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, Tensor], config: dict, device: str = "cpu", *,
-                     compile: bool = True) -> "GaussianRenderer":
+                     compile: bool = False) -> "GaussianRenderer":
         """`config` is renderer.json; its `expression_limits` (absent in renderers fitted
         before issue 14, which then render unbounded, as they were trained) bounds the
         expression offsets; its `deformed_max_anisotropy` (absent in renderers fitted
@@ -97,7 +100,7 @@ class GaussianRenderer:
         return cls(model.to(device), config, compile=compile)
 
     @classmethod
-    def from_dir(cls, path: str | Path, device: str = "cpu", *, compile: bool = True) -> "GaussianRenderer":
+    def from_dir(cls, path: str | Path, device: str = "cpu", *, compile: bool = False) -> "GaussianRenderer":
         from safetensors.torch import load_file
 
         path = Path(path)
