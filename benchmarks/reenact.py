@@ -142,7 +142,7 @@ def self_drive(avatar, ref, ingest) -> dict:
     """PSNR of the held-out renders through reenactment vs `avatarzoo render`'s."""
     import torch
 
-    from avatarzoo.drive.offline import track_as
+    from avatarzoo.drive.offline import Anchor, track_as
     from avatarzoo.drive.stats import AvatarStats, DriverStats
     from avatarzoo.image_metrics import psnr
 
@@ -161,7 +161,9 @@ def self_drive(avatar, ref, ingest) -> dict:
     stored = ref.replace(expression=ref.expression[h:], pose=ref.pose[h:], landmarks=ref.landmarks[h:],
                          body=ref.body[h:], valid=ref.valid[h:], time=ref.time[h:], extras={})
     out = {"frames": len(held), "render_db": render_db}
-    for name, tr in (("stored", stored), ("retracked", track_as(ref, held, fps=avatar.fps, masks=masks))):
+    anchor = Anchor.of_avatar(avatar)  # both flows started from the avatar's own neutral render
+    for name, tr in (("stored", stored), ("retracked", track_as(ref, held, fps=avatar.fps, masks=masks)),
+                     ("retracked_anchored", track_as(ref, held, fps=avatar.fps, masks=masks, anchor=anchor))):
         t = avatar.reenact(tr, calibration=cal, body="driver").transfer
         out[name] = {
             "reenact_db": score(t.expression, t.pose, t.body) - render_db,

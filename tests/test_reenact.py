@@ -327,7 +327,8 @@ def test_self_driving_from_re_tracked_frames_is_within_0_3_db_of_render(smoke_bu
     """The held-out frames tracked again (in the avatar's own units: `track_as` with its
     tracking as the reference, head and torso flows on these frames alone) and reenacted
     with the avatar as its own driver: within 0.3 dB of `avatarzoo render` on the smoke
-    avatar. (On the sharper CPU avatar re-tracking the torso alone costs more: BENCHMARKS.md.)"""
+    avatar. (On the sharper CPU avatar the flows must start from its neutral render,
+    `Anchor.of_avatar`: BENCHMARKS.md; this blurry one is no anchor.)"""
     from avatarzoo.drive.offline import track_as
 
     ref, h, held, masks = _held_out(smoke_build[0])
@@ -336,6 +337,32 @@ def test_self_driving_from_re_tracked_frames_is_within_0_3_db_of_render(smoke_bu
     # and it is the held-out motion that plays: the mouth as the recording's
     i = stats.space.channel("mouth_open")
     assert np.corrcoef(t.expression[:, i], demo["expression"][:, i])[0, 1] > 0.8
+
+
+def test_flows_started_from_an_anchor_land_in_the_references_units(smoke_build):
+    """A picture whose pose and body are known in the track's units (here a held-out
+    frame of the recording with its stored tracking) anchors the re-tracked head and
+    torso: the other frames' body points and head positions land nearer the track
+    stage's than when the flows start from one of these frames, anchored at their own
+    Pose median and face-mesh mean."""
+    from avatarzoo.drive.offline import Anchor, track_as
+
+    ref, h, held, masks = _held_out(smoke_build[0])
+    anchor = Anchor(held[0], ref.pose[h].astype(np.float64), ref.body[h].astype(np.float64))
+    frames, stored = held[1:], slice(h + 1, None)
+    anchored = track_as(ref, frames, fps=25.0, masks=masks[1:], anchor=anchor)
+    plain = track_as(ref, frames, fps=25.0, masks=masks[1:])
+
+    def body_px(tr):
+        return float(np.abs(tr.body - ref.body[stored]).mean())
+
+    def head_cm(tr):
+        return float(np.linalg.norm(tr.pose[:, :3, 3] - ref.pose[stored, :3, 3], axis=-1).mean())
+
+    assert body_px(anchored) < 0.8 * body_px(plain)
+    assert head_cm(anchored) < head_cm(plain)
+    with pytest.raises(ValueError, match="anchor image"):
+        track_as(ref, frames, fps=25.0, masks=masks[1:], anchor=Anchor(held[0][:-1], anchor.pose, anchor.body))
 
 
 def test_the_live_session_follows_a_recording_frame_by_frame(smoke_build, avatar):

@@ -141,12 +141,37 @@ def track_array(frames: np.ndarray, *, fps: float, source: str = "frames", confi
     return Driver(tracking, None, source, frames=frames, seconds=_time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """A picture of a subject whose head pose and body points are known in its own
+    tracking's units: image uint8 [S, S, 3], pose [4, 4] (head → camera), body [Bp, 2]."""
+
+    image: np.ndarray
+    pose: np.ndarray
+    body: np.ndarray
+
+    @classmethod
+    def of_avatar(cls, avatar) -> "Anchor":
+        """The avatar rendered at its neutral (mean expression, neutral head pose and
+        body: `Avatar.render()`'s defaults), which it places exactly where it was told."""
+        t = avatar.bundle.tensors("tracking.")
+        return cls(avatar.render(), t["pose_neutral"].cpu().numpy().astype(np.float64),
+                   t["body_neutral"].cpu().numpy().astype(np.float64))
+
+
 def track_as(reference: Tracking, frames: np.ndarray, *, fps: float, masks: np.ndarray | None = None,
-             config=None, source: str = "frames") -> Tracking:
+             config=None, source: str = "frames", anchor: Anchor | None = None) -> Tracking:
     """Frames [N, S, S, 3] of the subject of `reference` (its recording's crop: held-out
     frames, or renders of its avatar) tracked in its own units: its canonical face,
     camera and expression basis (`track_frames(reference=...)`), then, given the person
-    masks [N, S, S], the head and torso flows of the track stage on these frames."""
+    masks [N, S, S], the head and torso flows of the track stage on these frames.
+
+    `anchor` (with masks): a picture of the subject whose head pose and body points are
+    known in the reference's units (`Anchor.of_avatar`); both flows then start from it
+    (headflow.follow_head(anchored=True), torso.body_from_anchor), so that pose and
+    body land where the reference's own track would put them, not where these frames'
+    own face-mesh mean and Pose median do (on 50 held-out frames of the demo: body 0.99
+    → 0.31 px from the track stage's, renders −4.0 → −0.3 dB, BENCHMARKS.md)."""
     from avatarzoo.trackers.mediapipe import track_frames
     from avatarzoo.trackers.stage import follow_torso, refine_head
 
@@ -156,9 +181,43 @@ def track_as(reference: Tracking, frames: np.ndarray, *, fps: float, masks: np.n
     if masks is not None:
         quiet = logging.getLogger("avatarzoo.drive.track")
         n = len(frames)
-        tracking, _ = refine_head(tracking, frames, masks, holdout_start=n, log=quiet, source=source)
-        tracking, _ = follow_torso(tracking, frames, masks, holdout_start=n, log=quiet, source=source)
+        if anchor is None:
+            tracking, _ = refine_head(tracking, frames, masks, holdout_start=n, log=quiet, source=source)
+            tracking, _ = follow_torso(tracking, frames, masks, holdout_start=n, log=quiet, source=source)
+        else:
+            tracking = _follow_from(anchor, tracking, frames, masks, log=quiet, source=source)
     return tracking
+
+
+def _follow_from(anchor: Anchor, tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *,
+                 log: logging.Logger, source: str) -> Tracking:
+    """`tracking` of `frames` with head poses and body points followed from `anchor`
+    (its picture prepended as frame 0 of the flows); a flow that finds too few corners
+    on the anchor leaves the face-mesh poses or the Pose body, with a warning."""
+    from avatarzoo.trackers.headflow import follow_head
+    from avatarzoo.trackers.headpose import project
+    from avatarzoo.trackers.torso import body_from_anchor
+
+    image = np.asarray(anchor.image)
+    if image.shape != frames.shape[1:]:
+        raise ValueError(f"anchor image {image.shape} is not a frame {frames.shape[1:]}")
+    K, canonical = tracking.K.astype(np.float64), tracking.canonical.astype(np.float64)
+    lm = tracking.landmarks.astype(np.float64)
+    anchor_lm = np.zeros_like(lm[0])  # the neutral face where the anchor's pose puts it
+    anchor_lm[:, :2] = project(canonical, anchor.pose[None], K)[0]
+    flow = follow_head(np.concatenate([image[None], frames]), np.concatenate([masks[:1], masks]),
+                       np.concatenate([anchor_lm[None], lm]),
+                       np.concatenate([anchor.pose[None], tracking.pose.astype(np.float64)]), K, canonical,
+                       np.array([0]), anchored=True)
+    if flow is None:
+        log.warning("%s: too few corners on the anchor's head; keeping the face-mesh head poses", source)
+    else:
+        tracking = tracking.replace(pose=flow.poses[1:].astype(np.float32))
+    body = body_from_anchor(image, anchor.body, frames, masks, lm)
+    if body is None:
+        log.warning("%s: too few corners on the anchor's torso; the torso moves with the Pose shoulders", source)
+        return tracking
+    return tracking.replace(body=body.astype(np.float32))
 
 
 def open_driver(driver, *, fps: float, work: Path, audio=None, size: int = TRACK_SIZE, config=None,

@@ -165,12 +165,15 @@ def reference_frame(poses: np.ndarray, candidates: np.ndarray) -> int:
 
 
 def follow_head(frames, masks, landmarks: np.ndarray, poses: np.ndarray, K: np.ndarray,
-                canonical: np.ndarray, candidates: np.ndarray) -> HeadFlow | None:
+                canonical: np.ndarray, candidates: np.ndarray, *, anchored: bool = False) -> HeadFlow | None:
     """Refine the face-mesh `poses` [N, 4, 4] of `frames` (uint8 [N, S, S, 3], read one
     at a time) with flow-tracked head points of a reference frame among `candidates`.
     landmarks [N, L, 2+] px, canonical [L, 3] head-frame landmarks, K [3, 3].
+    `anchored`: frame candidates[0] is a picture whose pose in `poses` is exact (an
+    avatar's neutral render, drive/offline.Anchor): it is the reference, and the
+    refined poses are placed by it rather than by the mean of the face-mesh poses.
     None when the reference head has fewer than MIN_POINTS corners."""
-    ref = reference_frame(poses, candidates)
+    ref = int(candidates[0]) if anchored else reference_frame(poses, candidates)
     tracker = PointTracker(gray(frames[ref]), window=LK_WINDOW, levels=LK_LEVELS)
     corners = tracker.corners(head_mask(masks[ref], landmarks[ref]), max_points=MAX_POINTS, spacing=CORNER_SPACING)
     if corners is None or len(corners) < MIN_POINTS:
@@ -201,7 +204,9 @@ def follow_head(frames, masks, landmarks: np.ndarray, poses: np.ndarray, K: np.n
     # error is in every refined pose alike; the mean offset to the face-mesh poses over
     # all frames (where the mesh's own jitter averages out) takes it back out.
     ok = inliers >= MIN_INLIERS
-    if ok.any():
+    if anchored and ok[ref]:  # the reference's pose is exact: the error to take out is its own
+        refined[ok] = refined[ok] @ (np.linalg.inv(refined[ref]) @ poses[ref])
+    elif ok.any():
         refined[ok] = refined[ok] @ rigid_mean(np.linalg.inv(refined[ok]) @ poses[ok])
     return HeadFlow(poses=refined, inliers=inliers, reference=ref, points=len(start))
 
