@@ -22,7 +22,8 @@ bundle on --device, then for each driver clip CLIPS/NAME.mp4:
    and of the re-tracked output ("re-tracked") over the avatar's own training range;
 4. self-driving: the held-out frames with the avatar as its own driver, PSNR against
    the recording vs `avatarzoo render`'s: from the stored tracking, and re-tracked
-   (`track_as`, head and torso flows on the held-out frames alone), with the parts;
+   (`track_as`, head and torso flows on the held-out frames alone: started from one of
+   them, and from the avatar's neutral render, `Anchor.of_avatar`), with the parts;
 5. the live form: `ReenactSession.push` on the first driver's frames as decoded (any
    size), frames/s;
 6. with --show NAME (a public-domain clip): docs/reenact-NAME.png (driver above avatar,
@@ -319,7 +320,7 @@ def print_tables(r: dict) -> None:
                           for g in REGIONS))
     s = r["self_drive"]
     print(f"\nself-drive, {s['frames']} held-out frames, `render` {s['render_db']:.2f} dB:")
-    for k in ("stored", "retracked"):
+    for k in ("stored", "retracked", "retracked_anchored"):
         x = s[k]
         print(f"- {k}: reenact {x['reenact_db']:+.2f} dB (its inputs rendered directly {x['tracked_inputs_db']:+.2f}; "
               f"only its pose {x['only_its_pose_db']:+.2f}, only its body {x['only_its_body_db']:+.2f}, body off by "
