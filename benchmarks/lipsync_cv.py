@@ -122,12 +122,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="a TcnDriverConfig field for every variant (YAML value)")
+    ap.add_argument("--prior-dir", type=Path, default=None,
+                    help="the `prior` variants start from the prior in this directory (default: the shipped one)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     import yaml
 
     cfg = TcnDriverConfig(**{k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)})
-    prior = find_prior(cfg.space, cfg.features.model_dump(mode="json"))
+    prior = find_prior(cfg.space, cfg.features.model_dump(mode="json"), args.prior_dir)
     in_prior = {r["file"] for r in prior.config["recordings"]} if prior else set()
     results = {}
     for item in args.recordings:
