@@ -90,12 +90,12 @@ def fit_prior(pairs: list, space, cfg, *, log=print, progress=lambda it, **kw: i
 
     z = [fitting.standardised(p) for p in pairs]
     splits = [p.split(0.1) for p in z]
+    torch.manual_seed(cfg.seed)  # before the net is made: its initial weights are drawn too
     net = fitting.new_net(cfg, pairs[0].features.shape[1], pairs[0].targets.shape[1])
     fitting.set_statistics(net, [t for t, _ in splits])
     with torch.no_grad():
         net.out_mean.zero_()
         net.out_std.fill_(1.0)
-    torch.manual_seed(cfg.seed)
     cols = np.asarray(prior_channels(space))
     settings = fitting.settings(cfg, steps=PRIOR_STEPS)
     settings = type(settings)(**{**settings.__dict__, "batch_size": PRIOR_BATCH})
