@@ -64,7 +64,8 @@ def run_variant(variant: str, ingest, tracking, cfg, prior) -> dict:
     from avatarzoo.drivers.data import Pairs, recording_pairs
     from avatarzoo.drivers.stage import TYPICAL_OFFSET_S
     from avatarzoo.drivers.sync import estimate_offset
-    from avatarzoo.drivers.train import calibrate, fit, predict
+    from avatarzoo.drivers.model import NetEnsemble
+    from avatarzoo.drivers.train import calibrate, predict
     from avatarzoo.recipe.drivers import PhoneFeatures
 
     if variant == "phones":
@@ -83,18 +84,11 @@ def run_variant(variant: str, ingest, tracking, cfg, prior) -> dict:
     scores: dict[str, list] = {n: [] for n in cols}
     for w_train, w_val, w_test in folds(pairs.weight):
         tr, va = (Pairs(pairs.features, pairs.activity, pairs.targets, w.astype(np.float32)) for w in (w_train, w_val))
-        torch.manual_seed(cfg.seed)
-        net = fitting.new_net(cfg, extractor.dim, len(channels))
-        steps, lr = cfg.steps, cfg.lr
-        if variant.startswith("prior"):
-            fitting.start_from_prior(net, prior, space, channels)
-            fitting.set_statistics(net, [tr], inputs=False)
-            steps, lr = max(1, cfg.steps // 4), cfg.lr / 4
-        else:
-            fitting.set_statistics(net, [tr])
+        start = prior if variant.startswith("prior") else None
+        nets, _ = fitting.start_nets(cfg, start, space, channels, tr, extractor.dim)
         if variant != "prior-zero":
-            fit(net, [tr], [va], fitting.settings(cfg, steps=steps, lr=lr),
-                channel_weight=fitting.channel_weights(space, channels), log=lambda m: None)
+            fitting.fit_nets(nets, cfg, space, channels, tr, va, from_prior=start is not None, log=lambda m: None)
+        net = NetEnsemble(nets)
         gain = calibrate(net, va, np.arange(len(channels)))
         out = predict(net, pairs.features)
         mean = net.out_mean.numpy()

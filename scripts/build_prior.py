@@ -58,7 +58,9 @@ def main(argv=None) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from avatarzoo.drivers.prior import PRIOR_BATCH, PRIOR_DIR, PRIOR_STEPS, fit_prior, prior_channels, prior_name
+    from avatarzoo.drivers.prior import (
+        PRIOR_BATCH, PRIOR_DIR, PRIOR_DRAWS, PRIOR_STEPS, fit_prior, join_draws, prior_channels, prior_name,
+    )
     from avatarzoo.recipe.drivers import TcnDriverConfig
     from avatarzoo.spaces import get_space
 
@@ -67,6 +69,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clips", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path("/tmp/avatarzoo-prior"))
     ap.add_argument("--out", type=Path, default=PRIOR_DIR)
+    ap.add_argument("--draws", type=int, default=PRIOR_DRAWS,
+                    help="fits from seeds seed, seed + 1, ... (an avatar's driver adapts one net from each)")
     args = ap.parse_args(argv)
 
     sources = yaml.safe_load(args.sources.read_text())["recordings"]
@@ -75,7 +79,7 @@ def main(argv=None) -> int:
         print(f"refusing {bad}: a shipped prior may be fitted on public-domain or openly licensed speech only")
         return 2
     cfg = TcnDriverConfig()
-    torch.set_num_threads(1)  # two threads reduce in a varying order: the weights differed run to run
+    torch.set_num_threads(1)  # the same bytes every run
     space = get_space(cfg.space)
     channels = prior_channels(space)
     extractor = cfg.features.registered.load("extractor").from_config(cfg.features)
@@ -88,11 +92,16 @@ def main(argv=None) -> int:
                            "av_offset_clear": bool(est.clear), "offset_used_ms": round(used * 1000, 1)})
         print(f"{s['name']}: {len(p) / 100:.1f} s, offset {est.ms:.0f} ms ({'clear' if est.clear else 'unclear'})",
               flush=True)
-    net = fit_prior(pairs, space, cfg, log=lambda m: print(m, flush=True))
+    seeds = [cfg.seed + k for k in range(args.draws)]
+    nets = []
+    for k, seed in enumerate(seeds):
+        print(f"draw {k + 1} of {len(seeds)} (seed {seed})", flush=True)
+        nets.append(fit_prior(pairs, space, cfg, seed=seed, log=lambda m: print(m, flush=True)))
+    net = nets[0]
     name = prior_name(space.name, cfg.features.kind)
     args.out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().float().contiguous() for k, v in net.state_dict().items()},
-              str(args.out / f"{name}.safetensors"), metadata={"avatarzoo.prior": name})
+    draws = [{k: v.detach().float().contiguous() for k, v in n.state_dict().items()} for n in nets]
+    save_file(join_draws(draws), str(args.out / f"{name}.safetensors"), metadata={"avatarzoo.prior": name})
     config = {
         "space": space.name,
         "features": cfg.features.model_dump(mode="json"),
@@ -100,7 +109,7 @@ def main(argv=None) -> int:
                 "kernel": net.shape.kernel, "outputs": net.shape.outputs, "lookahead": net.shape.lookahead},
         "channels": [space.channels[c] for c in channels],
         "recordings": recordings,
-        "fit": {"steps": PRIOR_STEPS, "batch_size": PRIOR_BATCH, "window_s": cfg.window_s, "seed": cfg.seed},
+        "fit": {"steps": PRIOR_STEPS, "batch_size": PRIOR_BATCH, "window_s": cfg.window_s, "seeds": seeds},
         "script": "scripts/build_prior.py",
     }
     (args.out / f"{name}.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -117,7 +126,9 @@ def card(name: str, config: dict) -> str:
     return f"""# Prior `{name}`: person-independent speech → face ({config['space']})
 
 A causal temporal convolution net (hidden {config['net']['hidden']}, {config['net']['layers']} blocks,
-lookahead {config['net']['lookahead'] * 10} ms) from {config['features']['kind']} features
+lookahead {config['net']['lookahead'] * 10} ms), {len(config['fit']['seeds'])} draws of it (the same fit
+from seeds {config['fit']['seeds']}: an avatar's driver adapts one net from each and averages them), from
+{config['features']['kind']} features
 ({config['features']}) to the z-scored channels of the speech regions of `{config['space']}`:
 {', '.join(config['channels'])}. Every avatar's `tcn` driver with these settings starts from it
 and adapts to its own recording (avatarzoo/drivers/fitting.py).

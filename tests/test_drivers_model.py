@@ -71,3 +71,25 @@ def test_dropout_is_off_at_inference():
     x = torch.randn(1, 30, 7)
     assert torch.equal(net(x), net(x))
     np.testing.assert_equal(net.shape.lookahead, 3)
+
+
+def test_an_ensemble_is_its_members_mean_streamed_or_whole():
+    from avatarzoo.drivers.model import NetEnsemble
+
+    members = [_net(s) for s in (2, 3, 4)]
+    for m in members[1:]:  # one output standardisation, as the stage sets it
+        m.out_mean.copy_(members[0].out_mean)
+        m.out_std.copy_(members[0].out_std)
+    ens = NetEnsemble(members)
+    x = torch.randn(2, 40, 7, dtype=torch.float64)
+    whole = ens(x)
+    assert torch.allclose(whole, torch.stack([m(x) for m in members]).mean(0), rtol=0, atol=1e-12)
+    assert not torch.allclose(whole, members[0](x))
+    state, parts = ens.start(2), []
+    for a in range(0, 40, 9):
+        y, state = ens.step(x[:, a:a + 9], state)
+        parts.append(y)
+    assert torch.allclose(torch.cat(parts, 1), whole, rtol=0, atol=1e-12)
+    assert ens.shape == SHAPE and torch.equal(ens.out_mean, members[0].out_mean)
+    with pytest.raises(ValueError, match="different shapes"):
+        NetEnsemble([members[0], SpeechToFace(NetShape(7, 8, 2, 3, 5, 3))])

@@ -137,3 +137,30 @@ def test_an_avatar_without_a_driver_says_so(smoke_build, tmp_path):
         mute.speak(SPEECH, tmp_path / "x.mp4")
     shutil.rmtree(tmp_path / "mute")
     json.dumps(config)  # the config left is plain data
+
+
+def test_a_one_net_driver_of_format_1_still_loads_and_a_bad_ensemble_is_refused(avatar, speech):
+    """Bundles written before the driver became an ensemble (format 1: one net, its
+    tensors under `net.`) drive as an ensemble of that one net; a bundle that asks for
+    an absurd number of nets is one BundleError."""
+    import copy
+
+    from avatarzoo.drivers.runtime import AudioDriver
+    from avatarzoo.errors import BundleError
+
+    tensors = avatar.bundle.tensors("audio_driver.")
+    config = avatar.bundle.config["audio_driver"]
+    first = {k: v for k, v in tensors.items() if not k.startswith("net.") or k.startswith("net.members.0.")}
+    one = copy.deepcopy(config)
+    one["net"]["members"] = 1
+    old = copy.deepcopy(one)
+    old["format_version"] = 1
+    del old["net"]["members"]
+    old_tensors = {k.replace("net.members.0.", "net."): v for k, v in first.items()}
+    a = AudioDriver.from_tensors(first, one).drive(speech, seed=1)
+    b = AudioDriver.from_tensors(old_tensors, old).drive(speech, seed=1)
+    np.testing.assert_array_equal(a.expression, b.expression)
+    bad = copy.deepcopy(config)
+    bad["net"]["members"] = 10 ** 6
+    with pytest.raises(BundleError, match="members"):
+        AudioDriver.from_tensors(tensors, bad)

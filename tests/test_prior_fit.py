@@ -34,3 +34,23 @@ def test_fit_prior_is_a_function_of_its_pairs_and_seed(monkeypatch):
     assert all(torch.equal(first[k], second[k]) for k in first)
     other = prior.fit_prior([a, b], space, cfg.model_copy(update={"seed": 1}), log=lambda m: None).state_dict()
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_a_prior_file_holds_its_draws(tmp_path, monkeypatch):
+    import json
+
+    from safetensors.torch import save_file
+
+    monkeypatch.setattr(prior, "PRIOR_STEPS", 2)
+    space, a = _pairs(0)
+    cfg = TcnDriverConfig()
+    draws = [{k: v.contiguous() for k, v in prior.fit_prior([a], space, cfg, seed=s, log=lambda m: None)
+              .state_dict().items()} for s in (0, 1)]
+    back = prior.split_draws(prior.join_draws(draws))
+    assert len(back) == 2 and all(torch.equal(x[k], y[k]) for x, y in zip(back, draws) for k in y)
+    features = cfg.features.model_dump(mode="json")
+    save_file(prior.join_draws(draws), str(tmp_path / "face-64.logmel.safetensors"))
+    (tmp_path / "face-64.logmel.json").write_text(json.dumps({"space": "face-64", "features": features}))
+    found = prior.find_prior("face-64", features, tmp_path)
+    assert len(found.draws) == 2 and all(torch.equal(found.draws[1][k], draws[1][k]) for k in draws[1])
+    assert len(prior.split_draws(draws[0])) == 1  # a file of one unprefixed net is one draw

@@ -78,13 +78,14 @@ def standardised(pairs: Pairs) -> Pairs:
     return Pairs(pairs.features, pairs.activity, ((pairs.targets - mu) / sd).astype(np.float32), pairs.weight)
 
 
-def start_from_prior(net: SpeechToFace, prior: "Prior", space: ExpressionSpace, channels: np.ndarray) -> int:
-    """Copy the prior's trunk and input statistics into `net`, and its head rows into
-    the rows of the speech channels it knows (by name; in z-score units, so each row
-    is the prior's row, and the bias the prior's bias, in units of the avatar's own
-    spread). Rows of channels it does not know start at zero (the avatar's mean).
-    Returns the number of channels taken from the prior."""
-    t = prior.tensors
+def start_from_prior(net: SpeechToFace, prior: "Prior", space: ExpressionSpace, channels: np.ndarray,
+                     draw: int = 0) -> int:
+    """Copy draw `draw` of the prior's trunk and input statistics into `net`, and its
+    head rows into the rows of the speech channels it knows (by name; in z-score units,
+    so each row is the prior's row, and the bias the prior's bias, in units of the
+    avatar's own spread). Rows of channels it does not know start at zero (the avatar's
+    mean). Returns the number of channels taken from the prior."""
+    t = prior.draws[draw]
     if tuple(t["proj.weight"].shape) != (net.shape.hidden, net.shape.features):
         raise ValueError(f"the prior's trunk is {tuple(t['proj.weight'].shape)}, the net's "
                          f"{(net.shape.hidden, net.shape.features)}")
@@ -105,3 +106,44 @@ def start_from_prior(net: SpeechToFace, prior: "Prior", space: ExpressionSpace, 
                 net.head.bias[j] = t["head.bias"][i]
                 taken += 1
     return taken
+
+
+def start_nets(cfg, prior: "Prior | None", space: ExpressionSpace, channels: np.ndarray, train: Pairs,
+               features: int) -> tuple[list[SpeechToFace], int]:
+    """The driver's nets before fitting: one per draw of `prior` (its trunk and the head
+    rows of the channels it knows; output statistics from `train`), or one fresh net
+    (input and output statistics from `train`) when `prior` is None, each drawn right
+    after seeding with the recipe's seed. Returns (nets, channels taken from the prior)."""
+    nets, taken = [], 0
+    for k in range(len(prior.draws) if prior is not None else 1):
+        torch.manual_seed(cfg.seed)
+        net = new_net(cfg, features, len(channels))
+        if prior is not None:
+            taken = start_from_prior(net, prior, space, channels, draw=k)
+            set_statistics(net, [train], inputs=False)
+        else:
+            set_statistics(net, [train])
+        nets.append(net)
+    return nets, taken
+
+
+def fit_nets(nets: Sequence[SpeechToFace], cfg, space: ExpressionSpace, channels: np.ndarray, train: Pairs,
+             val: Pairs, *, from_prior: bool, scratch=None, progress=lambda it, **kw: it,
+             log=print) -> list[dict]:
+    """Fit each of `nets` in place on `train`, validated on `val`: from a prior a quarter
+    of the recipe's steps at a quarter of its rate, from scratch all of them; each
+    resumable from its own checkpoint under `scratch`. Their fit summaries."""
+    from avatarzoo.drivers.train import fit
+
+    steps, lr = (max(1, cfg.steps // 4), cfg.lr / 4) if from_prior else (cfg.steps, cfg.lr)
+    summaries = []
+    for k, net in enumerate(nets):
+        if len(nets) > 1:
+            log(f"net {k + 1} of {len(nets)}")
+        own = None if scratch is None else scratch / f"net{k}"
+        if own is not None:
+            own.mkdir(parents=True, exist_ok=True)
+        summaries.append(fit(net, [train], [val], settings(cfg, steps=steps, lr=lr),
+                             channel_weight=channel_weights(space, channels), scratch=own,
+                             progress=progress, log=log))
+    return summaries

@@ -19,6 +19,7 @@ Shapes: B batch, T feature frames, F feature dim, H hidden, D expression dim.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -127,3 +128,42 @@ class SpeechToFace(nn.Module):
             x, past = block.step(x, past)
             new.append(past)
         return self.head(self.norm(x)) * self.out_std + self.out_mean, new
+
+
+class NetEnsemble(nn.Module):
+    """K `SpeechToFace` nets of one shape and one output standardisation, their outputs
+    averaged: the driver's nets adapted from K draws of the prior, whose fit noise the
+    average takes out (BENCHMARKS.md, "Prior-fit variance"). The interface of one net
+    (forward, start/step, shape, out_mean, out_std); K = 1 is that net.
+
+    Shapes: as SpeechToFace; the stream state is one list of per-block pasts per member."""
+
+    def __init__(self, members: Sequence[SpeechToFace]):
+        super().__init__()
+        if not members:
+            raise ValueError("NetEnsemble: no member nets")
+        if len({m.shape for m in members}) != 1:
+            raise ValueError(f"NetEnsemble: members of different shapes {sorted({str(m.shape) for m in members})}")
+        self.members = nn.ModuleList(members)
+        self.shape = members[0].shape
+
+    @property
+    def out_mean(self) -> Tensor:  # [D] the members' (they are set from the same frames)
+        return self.members[0].out_mean
+
+    @property
+    def out_std(self) -> Tensor:
+        return self.members[0].out_std
+
+    def forward(self, features: Tensor) -> Tensor:
+        """[B, T, F] -> [B, T, D]: the mean of the members' outputs."""
+        return torch.stack([m(features) for m in self.members]).mean(0)
+
+    def start(self, batch: int = 1) -> list[list[Tensor]]:
+        return [m.start(batch) for m in self.members]
+
+    @torch.no_grad()
+    def step(self, features: Tensor, state: list[list[Tensor]]) -> tuple[Tensor, list[list[Tensor]]]:
+        """The next n feature frames [B, n, F] -> (the members' mean output [B, n, D], new state)."""
+        outs, new = zip(*(m.step(features, past) for m, past in zip(self.members, state)))
+        return torch.stack(outs).mean(0), list(new)

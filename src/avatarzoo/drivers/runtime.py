@@ -32,13 +32,14 @@ import numpy as np
 import torch
 
 from avatarzoo.drivers.life import LifeModel, LifeStream
-from avatarzoo.drivers.model import NetShape, SpeechToFace
+from avatarzoo.drivers.model import NetEnsemble, NetShape, SpeechToFace
 from avatarzoo.drivers.pipeline import HOP, RATE, SAMPLE_RATE, Activity, EnergyStream, LevelNorm
 from avatarzoo.errors import BundleError
 from avatarzoo.spaces.space import ExpressionSpace
 from avatarzoo.threads import cpu_threads
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: an ensemble of nets (`net.members.{k}.`, config net.members); 1: one net
+MAX_MEMBERS = 16  # a bundle asking for more nets than this is refused (untrusted input)
 GATE_HOLD_S = 0.4  # the silence gate closes after this long without speech
 
 
@@ -69,7 +70,7 @@ class AudioDriver:
     """A trained driver (from `audio_driver.safetensors` + `audio_driver.json`, or the
     same tensors inside a bundle under `audio_driver.`)."""
 
-    def __init__(self, net: SpeechToFace, config: dict, *, gain: np.ndarray, silence: np.ndarray,
+    def __init__(self, net: NetEnsemble, config: dict, *, gain: np.ndarray, silence: np.ndarray,
                  life: LifeModel, extractor, level_mean: np.ndarray):
         self.net = net.eval().requires_grad_(False)
         self.config = config
@@ -97,13 +98,24 @@ class AudioDriver:
     def from_tensors(cls, tensors: dict[str, torch.Tensor], config: dict, device: str = "cpu") -> "AudioDriver":
         from avatarzoo.kinds import get_kind
 
-        if config.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"audio driver format {config.get('format_version')!r}; this avatarzoo reads "
-                              f"{FORMAT_VERSION} (rebuild the fit_audio_driver stage)")
+        version = config.get("format_version")
+        if version not in (1, FORMAT_VERSION):
+            raise BundleError(f"audio driver format {version!r}; this avatarzoo reads 1 and {FORMAT_VERSION} "
+                              "(rebuild the fit_audio_driver stage)")
         try:
-            shape = NetShape(**config["net"])
-            net = SpeechToFace(shape, dropout=0.0)
-            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+            shape_fields = dict(config["net"])
+            members = shape_fields.pop("members", 1)
+            if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_MEMBERS:
+                raise ValueError(f"net.members is {members!r}; expected 1..{MAX_MEMBERS}")
+            shape = NetShape(**shape_fields)
+            state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+            if version == 1:  # one net, its tensors unprefixed
+                single = SpeechToFace(shape, dropout=0.0)
+                single.load_state_dict(state)
+                net = NetEnsemble([single])
+            else:
+                net = NetEnsemble([SpeechToFace(shape, dropout=0.0) for _ in range(members)])
+                net.load_state_dict(state)
             life = LifeModel.from_arrays({k[5:]: v.cpu().numpy() for k, v in tensors.items() if k.startswith("life.")},
                                          fps=float(config["fps"]))
             features = config["features"]

@@ -5,10 +5,11 @@
    mouth opening against the speech, sync.py) unless the recipe gives one, so that the
    net learns aligned pairs instead of spending its lookahead on a shifted target.
 2. Aligned pairs on the training frames and the audio heard with them (data.py).
-3. The net: from the shipped person-independent prior when there is one for this space
-   and these features (its trunk, and its head for the channels it knows), else from
-   scratch; fitted on the first frames, validated on the last `validation` fraction,
-   which then calibrates each channel's amplitude.
+3. The nets: one from each draw of the shipped person-independent prior when there is
+   one for this space and these features (its trunk, and its head for the channels it
+   knows), else one from scratch; each fitted on the first frames, validated on the last
+   `validation` fraction; their average (model.NetEnsemble) is then calibrated on that
+   fraction, channel by channel.
 4. The recording's closed-mouth code (its silent frames) and its life (life.py).
 
 Shapes: N frames, D expression dim, S speech channels.
@@ -67,7 +68,8 @@ def run(ctx: StageContext) -> None:
     from avatarzoo.drivers.life import LifeModel
     from avatarzoo.drivers.prior import compatible, find_prior
     from avatarzoo.drivers.runtime import FORMAT_VERSION
-    from avatarzoo.drivers.train import calibrate, fit, predict
+    from avatarzoo.drivers.model import NetEnsemble
+    from avatarzoo.drivers.train import calibrate, predict
 
     cfg = ctx.recipe.audio_driver
     ingest = IngestOutput.open(ctx.inputs["ingest"])
@@ -106,27 +108,24 @@ def run(ctx: StageContext) -> None:
     ctx.log.info("pairs: %d feature frames (%.1f s of speech), %d with targets, %d for validation",
                  len(pairs), len(pairs) / 100, int(train_pairs.weight.sum()), int(val_pairs.weight.sum()))
 
-    net = fitting.new_net(cfg, extractor.dim, len(channels))
     prior = find_prior(space.name, cfg.features.model_dump(mode="json")) if cfg.prior == "builtin" else None
     why_not = compatible(prior.config, cfg) if prior is not None else None
     if why_not:
         ctx.log.info("start: not from the prior %s: %s; training from scratch", prior.name, why_not)
         prior = None
+    nets, taken = fitting.start_nets(cfg, prior, space, channels, train_pairs, extractor.dim)
     if prior is not None:
-        taken = fitting.start_from_prior(net, prior, space, channels)
-        fitting.set_statistics(net, [train_pairs], inputs=False)
-        ctx.log.info("start: the prior %s (fitted on %s), %d of %d channels", prior.name,
-                     ", ".join(r["name"] for r in prior.config["recordings"]), taken, len(channels))
-        steps, lr = max(1, cfg.steps // 4), cfg.lr / 4
-    else:
-        fitting.set_statistics(net, [train_pairs])
-        if cfg.prior == "builtin":
-            ctx.log.info("start: no shipped prior for %s with %s features; training from scratch",
-                         space.name, cfg.features.kind)
-        steps, lr = cfg.steps, cfg.lr
-    summary = fit(net, [train_pairs], [val_pairs], fitting.settings(cfg, steps=steps, lr=lr),
-                  channel_weight=fitting.channel_weights(space, channels), scratch=ctx.scratch,
-                  progress=ctx.progress, log=ctx.log.info)
+        ctx.log.info("start: the prior %s (fitted on %s), %d draws, %d of %d channels", prior.name,
+                     ", ".join(r["name"] for r in prior.config["recordings"]), len(nets), taken, len(channels))
+    elif cfg.prior == "builtin":
+        ctx.log.info("start: no shipped prior for %s with %s features; training from scratch",
+                     space.name, cfg.features.kind)
+    summaries = fitting.fit_nets(nets, cfg, space, channels, train_pairs, val_pairs, from_prior=prior is not None,
+                                 scratch=ctx.scratch, progress=ctx.progress, log=ctx.log.info)
+    summary = {"nets": len(nets), "wall_s": sum(x["wall_s"] for x in summaries), "steps": summaries[0]["steps"],
+               "final_train_loss": [x["final_train_loss"] for x in summaries],
+               "best_val_loss": [x["best_val_loss"] for x in summaries]}
+    net = NetEnsemble(nets)
     gain = calibrate(net, val_pairs, np.arange(len(channels)))
 
     # validation numbers a person reads: the mouth channel on the validation frames
@@ -176,7 +175,8 @@ def run(ctx: StageContext) -> None:
         "space": json.loads(space.to_json()),
         "fps": info.fps,
         "net": {"features": net.shape.features, "hidden": net.shape.hidden, "layers": net.shape.layers,
-                "kernel": net.shape.kernel, "outputs": net.shape.outputs, "lookahead": net.shape.lookahead},
+                "kernel": net.shape.kernel, "outputs": net.shape.outputs, "lookahead": net.shape.lookahead,
+                "members": len(nets)},
         "features": cfg.features.model_dump(mode="json"),
         "level_dims": list(level_dims(extractor)),
         "speech_channels": channels.tolist(),
