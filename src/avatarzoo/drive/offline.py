@@ -205,15 +205,18 @@ def _follow_from(anchor: Anchor, tracking: Tracking, frames: np.ndarray, masks: 
     lm = tracking.landmarks.astype(np.float64)
     anchor_lm = np.zeros_like(lm[0])  # the neutral face where the anchor's pose puts it
     anchor_lm[:, :2] = project(canonical, anchor.pose[None], K)[0]
-    flow = follow_head(np.concatenate([image[None], frames]), np.concatenate([masks[:1], masks]),
-                       np.concatenate([anchor_lm[None], lm]),
+    # the anchor as frame 0 of both flows; its masks are the first real frame's (the
+    # torso and head regions to pick corners in: the same person in the same seat)
+    stack = np.concatenate([image[None], frames])  # [1 + N, S, S, 3]
+    stack_masks = np.concatenate([masks[:1], masks])
+    flow = follow_head(stack, stack_masks, np.concatenate([anchor_lm[None], lm]),
                        np.concatenate([anchor.pose[None], tracking.pose.astype(np.float64)]), K, canonical,
                        np.array([0]), anchored=True)
     if flow is None:
         log.warning("%s: too few corners on the anchor's head; keeping the face-mesh head poses", source)
     else:
         tracking = tracking.replace(pose=flow.poses[1:].astype(np.float32))
-    body = body_from_anchor(image, anchor.body, frames, masks, lm)
+    body = body_from_anchor(stack, stack_masks, np.concatenate([lm[:1], lm]), anchor.body)
     if body is None:
         log.warning("%s: too few corners on the anchor's torso; the torso moves with the Pose shoulders", source)
         return tracking

@@ -159,19 +159,17 @@ def body_from_torso(track: TorsoTrack, pose_body: np.ndarray, pose_ok: np.ndarra
     return track.apply(anchor)
 
 
-def body_from_anchor(anchor_image: np.ndarray, anchor_points: np.ndarray, frames, masks,
-                     landmarks: np.ndarray) -> np.ndarray | None:
-    """Body points float64 [N, B, 2] of `frames` in the units of an anchor: an image of
-    the same subject from the same camera (e.g. its avatar rendered at its neutral)
-    whose body points `anchor_points` [B, 2] are known. The torso is followed from the
-    anchor into every frame (its corners picked inside the first frame's torso mask:
-    the same person in the same seat), and the anchor's points are moved by each
-    frame's similarity. Without it a clip's points are anchored at the median of its
-    own Pose points, which on 50 frames sits 1-2 px from the whole recording's.
+def body_from_anchor(frames, masks, landmarks: np.ndarray, anchor_points: np.ndarray) -> np.ndarray | None:
+    """Body points float64 [N - 1, B, 2] of frames 1.. of `frames` in the units of
+    frame 0, an anchor: an image of the same subject from the same camera (e.g. its
+    avatar rendered at its neutral) whose body points `anchor_points` [B, 2] are known.
+    The torso is followed from the anchor into every frame (its corners picked inside
+    `masks[0]` with `landmarks[0]`: the caller passes the first real frame's there, the
+    same person in the same seat), and the anchor's points are moved by each frame's
+    similarity. Without it a clip's points are anchored at the median of its own Pose
+    points, which on 50 frames sits 1-2 px from the whole recording's.
     None when the torso has too few corners to follow."""
-    stack = np.concatenate([np.asarray(anchor_image)[None], np.asarray(frames)])  # [1 + N, S, S, 3]
-    track = track_torso(stack, np.concatenate([masks[:1], masks]), np.concatenate([landmarks[:1], landmarks]),
-                        reference=0)
+    track = track_torso(frames, masks, landmarks, reference=0)
     if track is None:
         return None
     return track.apply(np.asarray(anchor_points, np.float64))[1:]
