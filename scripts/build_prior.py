@@ -72,6 +72,8 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=PRIOR_DRAWS,
                     help="fits from seeds seed, seed + 1, ... (an avatar's driver adapts one net from each)")
     args = ap.parse_args(argv)
+    if args.draws < 1:
+        ap.error(f"--draws: expected at least 1, got {args.draws}")
 
     sources = yaml.safe_load(args.sources.read_text())["recordings"]
     bad = [s["name"] for s in sources if s["licence_class"] not in ("public-domain", "open")]
