@@ -14,7 +14,8 @@
 # builds of one recipe on one GPU). SKIP_PARITY=1 skips the rasterizer parity check,
 # SKIP_PROFILE=1 render_profile.py. FPS_PATHS (default "eager compiled"): the per-frame
 # paths render_fps.py times (render_fps.py --paths). TESTS="tests/x.py ...": run those
-# tests here first (the GPU-only ones: e.g. tests/test_gaussian_compiled.py).
+# tests here first (the GPU-only ones: e.g. tests/test_gaussian_compiled.py). STREAM=1:
+# after the fps, stream_latency.py on the demo bundle (its audio driver, on the GPU).
 # Budget: BUDGET_S (default 530) seconds from the start; a clip build starts only with
 # at least CLIP_MIN_S (default 200) s left and is cut off (timeout) before the budget.
 # At most 8 files come back: render.log, parity.json, fps.json, profile.json, and per
@@ -72,6 +73,11 @@ fr=$(stage_dir recipes/demo-v1.yaml fit_renderer "$profile")
 tr=$(stage_dir recipes/demo-v1.yaml track "$profile")
 timeout 150 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
   --batch 1 8 --max-seconds 10 --paths ${FPS_PATHS:-eager compiled} --out "$out/fps.json" 2>&1 | tail -40 | tee -a "$log"
+if [ -n "${STREAM:-}" ]; then  # the bundle's audio driver: audio chunk → expressions → 512² frame
+  echo "== streaming latency (stream_latency.py, demo bundle)" | tee -a "$log"
+  timeout 90 python3 benchmarks/stream_latency.py "$AVATARZOO_CACHE/bundles/demo-v1" --device cuda \
+    --json "$out/stream.json" 2>&1 | tail -15 | tee -a "$log"
+fi
 if [ -z "${SKIP_PROFILE:-}" ]; then
 echo "== where the time goes (render_profile.py)" | tee -a "$log"
 timeout 150 python3 benchmarks/render_profile.py "$fr" "$tr/tracking.safetensors" --size 512 --batch 1 8 \
