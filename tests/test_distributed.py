@@ -52,26 +52,22 @@ def _model(recording, seed=0):
     return model, data
 
 
-def _init(rank: int, world_size: int, root, tag: str):
-    from avatarzoo.renderers.gaussian.distributed import init_world
+def _rank(rank: int, world_size: int, root, tag: str):
+    """A spawned rank's life (distributed.spawned_rank): the process ends with the block."""
+    from avatarzoo.renderers.gaussian.distributed import spawned_rank
 
     torch.set_num_threads(1)
-    return init_world(rank, world_size, device="cpu", init_method=(root / f"rendezvous{tag}").as_uri())
+    return spawned_rank(rank, world_size, device="cpu", init_method=(root / f"rendezvous{tag}").as_uri())
 
 
 def _rank_gradient(rank: int, world_size: int, root, recording, step: int) -> None:
     """One rank: the all-reduced float64 gradient of training step `step`."""
-    from avatarzoo.renderers.gaussian.distributed import close_world
-
-    world = _init(rank, world_size, root, f"g{step}")
-    try:
+    with _rank(rank, world_size, root, f"g{step}") as world:
         model, data = _model(recording)  # the same seed on every rank: identical replicas
         model.double()
         loss = step_gradients(model, data, OPTS, step, world)
         grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
         save_file({**grads, "loss": loss}, str(root / f"grad{rank}-{step}.safetensors"))
-    finally:
-        close_world(world)
 
 
 @pytest.mark.parametrize("step", [0, 5])
@@ -121,9 +117,6 @@ def _rank_fit(rank: int, world_size: int, root, recording, tag: str = "",
     """One rank of a whole fit. Its own scratch dir and log unless `shared_scratch` (as
     the stage runs it), so we can see who wrote what; `die_at`: every rank is
     interrupted before that step (like a killed build)."""
-    from avatarzoo.renderers.gaussian.distributed import close_world
-
-    world = _init(rank, world_size, root, tag)
 
     def progress(it, **kw):
         for i, x in enumerate(it):
@@ -131,7 +124,7 @@ def _rank_fit(rank: int, world_size: int, root, recording, tag: str = "",
                 raise KeyboardInterrupt
             yield x
 
-    try:
+    with _rank(rank, world_size, root, tag) as world:
         # rank 1 builds from another torch seed: the broadcast must make them equal
         model, data = _model(recording, seed=rank)
         scratch = root / ("scratch" if shared_scratch else f"scratch{rank}")
@@ -145,8 +138,6 @@ def _rank_fit(rank: int, world_size: int, root, recording, tag: str = "",
         save_file({k: v.contiguous() for k, v in model.state_dict().items()},
                   str(root / f"rank{rank}{tag}.safetensors"))
         (root / f"rank{rank}{tag}.json").write_text(json.dumps({"log": msgs, "summary": summary}))
-    finally:
-        close_world(world)
 
 
 @pytest.fixture(scope="module")

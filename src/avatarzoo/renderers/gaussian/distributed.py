@@ -28,13 +28,17 @@ What keeps the ranks identical:
   the same checkpoint file.
 
 Environment: torchrun's RANK / WORLD_SIZE / LOCAL_RANK (`world_from_env`), or explicit
-arguments (`init_world`, as the `fit_renderer` stage's spawned workers do).
+arguments (`init_world`; a spawned worker's whole life: `spawned_rank`, as the
+`fit_renderer` stage's workers do).
 NVLink multicast (NVLS) stays off: `NCCL_NVLS_ENABLE=0` is set before NCCL starts.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -108,6 +112,34 @@ def close_world(world: World | None, *, barrier: bool = True) -> None:
                 dist.barrier()
         finally:
             dist.destroy_process_group()
+
+
+@contextmanager
+def spawned_rank(rank: int, world_size: int, *, device: str = "cpu",
+                 init_method: str = "env://") -> Iterator[World]:
+    """The life of one rank in a process spawned for it: join the group, yield the
+    World, leave it — and, when the body ended normally, END THE PROCESS there
+    (`os._exit(0)`, stdio flushed first), skipping interpreter finalization.
+
+    Why: after an orderly close (a barrier, then destroy_process_group on every rank),
+    gloo's C++ teardown during finalization still aborted a rank now and then
+    (std::terminate, 'terminate called without an active exception'): 1 in ~12
+    interrupted 2-rank CPU fits, after both ranks had destroyed the group and run
+    their atexit handlers, so the fit's files were all written and the exit code was
+    SIGABRT. Nothing may follow the `with` block in the worker: whatever the worker
+    must hand on (files, a multiprocessing queue's buffered items: `close()` and
+    `join_thread()` it) must be done inside. An exception leaves the group without a
+    barrier (the peers may be inside another collective) and propagates as usual."""
+    world = init_world(rank, world_size, device=device, init_method=init_method)
+    try:
+        yield world
+    except BaseException:
+        close_world(world, barrier=False)
+        raise
+    close_world(world)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _flat(tensors: list[Tensor]) -> Tensor:

@@ -40,13 +40,12 @@ def _worker(rank: int, world_size: int, device: str, init_method: str, cfg, inge
             track: Path, out: Path, scratch: Path, messages) -> None:
     import torch
 
-    from avatarzoo.renderers.gaussian.distributed import close_world, init_world
+    from avatarzoo.renderers.gaussian.distributed import spawned_rank
     from avatarzoo.renderers.gaussian.fitting import train_and_save
 
     if device == "cpu":  # as fit() does on the CPU (threads.cpu_threads): one thread a rank
         torch.set_num_threads(1)
-    world = init_world(rank, world_size, device=device, init_method=init_method)
-    try:
+    with spawned_rank(rank, world_size, device=device, init_method=init_method) as world:
         if world.is_main:  # rank 0's lines reach ctx.log (and the stage's log.txt) through the queue
             from functools import partial
 
@@ -56,11 +55,9 @@ def _worker(rank: int, world_size: int, device: str, init_method: str, cfg, inge
         else:
             log, progress = (lambda msg: None), (lambda it, **kw: it)
         train_and_save(cfg, ingest, track, out=out, scratch=scratch, device=world.device, log=log,
-               progress=progress, world=world)
-    except BaseException:
-        close_world(world, barrier=False)
-        raise
-    close_world(world)
+                       progress=progress, world=world)
+        messages.close()
+        messages.join_thread()  # every line reaches the build before the process ends
 
 
 def _drain(messages, log) -> None:
