@@ -4,13 +4,19 @@
 # render fps at 512² at batch 1 and 8 on that avatar, then — while time is left — the
 # same profile on other recordings carried in .gpu/clips/ (recipes written to /tmp).
 #
-#   bash benchmarks/gpu_render.sh [PROFILE] [CLIP ...]      (device tool, carry [".gpu"])
+#   bash benchmarks/gpu_render.sh [PROFILE] [CLIP ...]      (device tool, carry: see below)
+#
+# Carry: the tree and all of .gpu no longer fit the 64 MiB a call carries; name the parts
+# (8 paths at most): .gpu/mpav.tar.xz and the gsplat, pydantic, pydantic_core,
+# annotated_types, typing_inspection and protobuf wheels (as globs resolved here), plus
+# .gpu/clips or one .gpu/clips/NAME.mp4 for the clips.
 #   e.g. bash benchmarks/gpu_render.sh h100-fast reagan
 #
 # SKIP_DEMO=1: no demo build (only the clips); KEEP_DRIVER=1: the clips keep the demo
 # recipe's audio driver, so that their evaluation drives them from their held-out 20%'s
 # speech and re-tracks (lip sync at 512²); MAX_CLIPS (default 1) clips at most.
-# REPEAT_DEMO=1: after the fps, the demo is built again from another empty cache (two
+# RENDERER_JSON='{"validation_stride": 0}': merged into every clip's renderer section
+# (an ablation, the same for all clips; the demo keeps its recipe). REPEAT_DEMO=1: after the fps, the demo is built again from another empty cache (two
 # builds of one recipe on one GPU). SKIP_PARITY=1 skips the rasterizer parity check,
 # SKIP_PROFILE=1 render_profile.py. FPS_PATHS (default "eager compiled"): the per-frame
 # paths render_fps.py times (render_fps.py --paths). TESTS="tests/x.py ...": run those
@@ -101,12 +107,13 @@ for clip in "${clips[@]}"; do
     echo "$clip: skipped, $(left) s left < $clip_min s" | tee -a "$log"; continue
   fi
   recipe="/tmp/$clip.yaml"  # the demo's settings and profiles, another person's recording
-  python3 - "$video" "$clip" "$recipe" "${KEEP_DRIVER:-}" <<'PY'
-import sys, yaml
-video, name, path, keep_driver = sys.argv[1:]
+  python3 - "$video" "$clip" "$recipe" "${KEEP_DRIVER:-}" "${RENDERER_JSON:-{\}}" <<'PY'
+import json, sys, yaml
+video, name, path, keep_driver, renderer = sys.argv[1:]
 r = yaml.safe_load(open("recipes/demo-v1.yaml"))
 r["avatar"] = name
 r["recording"].update(video=video, holdout=0.2)
+r["renderer"].update(json.loads(renderer))  # an ablation: the same settings for every clip
 if not keep_driver:  # the renderer only; KEEP_DRIVER=1: also lip sync on the held-out 20%
     r.pop("audio_driver", None)
 r["card"] = {"license": "other", "consent": "measurement only; not published", "source": video}

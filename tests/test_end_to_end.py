@@ -85,6 +85,27 @@ def test_load_render_and_replay(built, tmp_path, monkeypatch):
     assert kinds == {"video", "audio"} and n == 30  # the 20% held out of 6 s at 25 fps
 
 
+def test_load_with_compile_asks_the_renderer_for_its_fast_path(built, monkeypatch):
+    """`avatarzoo.load(..., compile=True)` reaches the renderer kind; on the CPU the
+    Gaussian renderer stays eager (its compiled path is CUDA's) and renders the same."""
+    from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
+
+    cache, _ = built
+    monkeypatch.setenv("AVATARZOO_CACHE", str(cache))
+    asked: list[dict] = []
+    real = GaussianRenderer.from_tensors.__func__
+
+    def spy(cls, tensors, config, device="cpu", **kw):
+        asked.append(kw)
+        return real(cls, tensors, config, device, **kw)
+
+    monkeypatch.setattr(GaussianRenderer, "from_tensors", classmethod(spy))
+    default, fast = avatarzoo.load("demo-v1"), avatarzoo.load("demo-v1", compile=True)
+    assert asked == [{}, {"compile": True}]  # not passed at all unless asked for
+    assert not fast.renderer.compiled
+    assert np.array_equal(default.render(), fast.render())
+
+
 def _tracking(cache: Path):
     from avatarzoo.contracts.tracking import Tracking
     from avatarzoo.recipe import load_recipe

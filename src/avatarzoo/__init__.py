@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 __all__ = ["AvatarZooError", "__version__", "load"]
 
 
-def load(name, *, revision: str | None = None, device: str = "cpu", verify: bool = True) -> "Avatar":
+def load(name, *, revision: str | None = None, device: str = "cpu", verify: bool = True,
+         compile: bool = False) -> "Avatar":
     """Load an avatar by name, the same way on every machine:
 
     - a bundle directory;
@@ -31,7 +32,9 @@ def load(name, *, revision: str | None = None, device: str = "cpu", verify: bool
 
     Every file is checked against the bundle's manifest (and a catalogued one against the
     catalog's sha256); nothing is unpickled. With HF_HUB_OFFLINE=1 nothing is requested.
+    `compile=True` (CUDA): the renderer's compiled fast path, ~1.6× the frames per second
+    after a one-off compile per batch size.
     """
     from avatarzoo.runtime.avatar import load as _load
 
-    return _load(name, revision=revision, device=device, verify=verify)
+    return _load(name, revision=revision, device=device, verify=verify, compile=compile)

@@ -23,7 +23,7 @@ The parts each family's code asks for (a kind may leave out an optional one):
 | family | parts |
 |---|---|
 | `tracker` | `stage` (the `track` stage); `retrack` (optional: `track_frames`-like function the evaluate stage re-tracks renders with) |
-| `renderer` | `stage` (`fit_renderer`); `runtime` (class with `from_dir(path, device)`, `from_tensors(tensors, config, device)`, `render(expression, pose, body)`, `size`) |
+| `renderer` | `stage` (`fit_renderer`); `runtime` (class with `from_dir(path, device)`, `from_tensors(tensors, config, device)` — optionally `compile=True`, asked only when a user sets it —, `render(expression, pose, body)`, `size`) |
 | `audio_driver` | `stage` (`fit_audio_driver`); `runtime` (class with `from_tensors(tensors, config, device)`) |
 | `audio_features` | `extractor` (class built from the config: `from_config(cfg)`) |
 

@@ -45,9 +45,11 @@ class GaussianRenderer:
         # `compile` (CUDA only, opt-in): the per-frame Gaussians fused by torch.compile
         # (Inductor's Triton kernels, captured in the same graph); `model.gaussians`
         # itself is the eager reference they are tested against
-        # (tests/test_gaussian_compiled.py). Off by default: each process pays the
-        # compile (13 s on an H200 for one batch size, BENCHMARKS.md) and images may
-        # differ from the eager ones in the last digits; not yet measured in the product
+        # (tests/test_gaussian_compiled.py, on the CPU and the H200). Off by default
+        # (`avatarzoo.load(..., compile=True)` asks for it): each process pays the
+        # compile (13 s on an H200 for one batch size) and images differ from the eager
+        # ones in the last digits; 512² on an H200: 854 → 1,362 fps at batch 1, 2,198 →
+        # 3,197 at batch 8 (BENCHMARKS.md)
         self.compiled = compile and self.device.type == "cuda"
         self._gaussians = self.model.gaussians
         if self.compiled:
