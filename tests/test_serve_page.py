@@ -118,3 +118,69 @@ def test_the_page_speaks_with_a_fake_microphone(avatar, tmp_path):
     assert talking > 1.6 * still and still < 3.0, (talking, still)
     if os.environ.get("AVATARZOO_SCREENSHOT") and shot.exists():
         shutil.copy(shot, os.environ["AVATARZOO_SCREENSHOT"])
+
+
+def _camera_file(path, seconds: float = 3.0, width: int = 320):
+    """The demo recording's first `seconds` as a Y4M file: chromium's fake camera."""
+    import av
+
+    from _serve_helpers import ROOT
+
+    with av.open(str(ROOT / "data" / "obama-address-20s.mp4")) as c, open(path, "wb") as out:
+        for i, frame in enumerate(c.decode(video=0)):
+            if i >= seconds * 25:
+                break
+            bgr = frame.to_ndarray(format="bgr24")
+            h = 2 * round(width * bgr.shape[0] / bgr.shape[1] / 2)
+            if i == 0:
+                out.write(f"YUV4MPEG2 W{width} H{h} F25:1 Ip A1:1 C420jpeg\n".encode())
+            small = cv2.resize(bgr, (width, h), interpolation=cv2.INTER_AREA)
+            out.write(b"FRAME\n" + cv2.cvtColor(small, cv2.COLOR_BGR2YUV_I420).tobytes())
+
+
+def test_the_page_drives_the_avatar_with_a_fake_camera(avatar, tmp_path):
+    """The camera button with a recorded face as the camera: pictures go up, the avatar
+    learns the face's neutral, then its frames follow the face (they change)."""
+    from playwright.sync_api import sync_playwright
+
+    from avatarzoo.serve.app import create_app
+
+    exe = _chromium()
+    camera = tmp_path / "camera.y4m"
+    _camera_file(camera)
+    with LiveServer(create_app([avatar])) as srv, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"])
+        try:
+            page = browser.new_page(viewport={"width": 960, "height": 540})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.base + "/")
+            page.wait_for_function("document.querySelectorAll('#avatar option').length > 0")
+            page.click("#camera")
+            snaps, t0 = {}, time.monotonic()
+            while time.monotonic() - t0 < 8.0 and len([s for s in snaps.values() if s.get("calibrating") is False]) < 20:
+                s = page.evaluate("az.snapshot()")
+                if s.get("index") is not None:
+                    snaps[s["index"]] = s
+                time.sleep(0.05)
+            state = page.evaluate("({frames: az.frames, closed: az.closed, error: az.error, "
+                                  "latencies: az.latencies.length, drive: az.ready && az.ready.drive, "
+                                  "status: document.getElementById('status').textContent})")
+        finally:
+            browser.close()
+        h = srv.wait_health(lambda h: h["sessions"] == 0)
+    assert not errors, errors
+    assert state["error"] is None and state["closed"] is None and state["drive"] == "video", state
+    assert h["sessions"] == 0, h
+    live = [s for _, s in sorted(snaps.items()) if s.get("face") and s.get("calibrating") is False]
+    assert len(live) >= 10 and state["latencies"] > 0, (len(live), state)
+    assert "follows your face" in state["status"], state
+
+    def picture(s):
+        png = base64.b64decode(s["png"].split(",", 1)[1])
+        return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+
+    moving = np.std(np.stack([picture(s) for s in live]), axis=0).mean()
+    assert moving > 0.2, moving  # the avatar moves with the face on camera

@@ -19,8 +19,9 @@ import numpy as np
 
 
 class SharedRenderer:
-    """Stands in for an `Avatar` inside `LiveSession`s: `driver`, `fps`, `size` are the
-    avatar's; `render(e [n, D], p [n, 4, 4], b [n, Bp, 2])` -> [n, S, S, 3] waits for the
+    """Stands in for an `Avatar` inside `LiveSession`s and `ReenactSession`s: `driver`,
+    `bundle`, `fps`, `size` are the avatar's; `render(e [n, D], p [n, 4, 4], b [n, Bp,
+    2])` -> [n, S, S, 3] (or one frame: [D], [4, 4], [Bp, 2] -> [S, S, 3]) waits for the
     render thread, which joins every request waiting (up to `max_batch` frames)."""
 
     def __init__(self, avatar, *, max_batch: int = 16):
@@ -37,6 +38,10 @@ class SharedRenderer:
         return self.avatar.driver
 
     @property
+    def bundle(self):
+        return self.avatar.bundle
+
+    @property
     def id(self) -> str:
         return self.avatar.id
 
@@ -50,12 +55,16 @@ class SharedRenderer:
 
     def render(self, expression, pose, body) -> np.ndarray:
         e, p, b = (np.asarray(x, np.float32) for x in (expression, pose, body))
+        single = e.ndim == 1
+        if single:
+            e, p, b = e[None], p[None], b[None]
         if e.ndim != 2 or p.shape != (len(e), 4, 4) or b.ndim != 3 or len(b) != len(e):
-            raise ValueError(f"render: expected expression [n, D], pose [n, 4, 4], body [n, Bp, 2]; "
-                             f"got {e.shape}, {p.shape}, {b.shape}")
+            raise ValueError(f"render: expected expression [n, D], pose [n, 4, 4], body [n, Bp, 2] (or one "
+                             f"frame of each); got {e.shape}, {p.shape}, {b.shape}")
         done: Future = Future()
         self._q.put((e, p, b, done))
-        return done.result()
+        images = done.result()
+        return images[0] if single else images
 
     def close(self) -> None:
         self._q.put(None)

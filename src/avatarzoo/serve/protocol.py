@@ -6,6 +6,10 @@ Client → server:
 - then binary messages: mono 16 kHz PCM, little-endian int16 (`"audio": "s16le"`, the
   default) or float32 (`"f32le"`), any length up to `Limits.max_chunk_s` (20–40 ms
   chunks are what a live client sends);
+  or, with `"drive": "video"` (reenactment: someone's face drives the avatar's, e.g. a
+  webcam), one JPEG picture of the driver per message, at most `MAX_PICTURE_SIDE` px a
+  side, sent as the camera delivers them; the server always works on the newest one
+  (pictures that arrive while it is busy are dropped and counted);
 - text `{"type": "ping"}` (answered by `{"type": "pong"}`) or `{"type": "stop"}`.
 
 Server → client:
@@ -21,7 +25,11 @@ A frame's `time` is on the session's audio timeline (frame k: k / fps s); `sourc
 the range of the client's own samples (counted from its first audio message, end
 exclusive) that its audio holds, or null when it is silence the server filled in — a
 client matches frames to the audio it sent with it (that is what latency is measured
-on). Close codes are 4000 + the HTTP status that means the same (`CloseCode`).
+on). With `"drive": "video"` a frame answers one picture: `source` is [k, k + 1), k
+that picture's number (from 0, the client's first), `time` = k / fps, no audio; `face`
+says whether a face was found in it and `calibrating` whether the server is still
+learning the driver's neutral face (the first second of faces: the avatar holds its own
+neutral meanwhile). Close codes are 4000 + the HTTP status that means the same (`CloseCode`).
 """
 
 from __future__ import annotations
@@ -36,7 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PROTOCOL = 1
 SAMPLE_RATE = 16_000
+MAX_PICTURE_SIDE = 1920  # a driver's picture (drive "video"): checked in its header, before decoding
 _LEN = struct.Struct(">I")
+_U16 = struct.Struct(">H")
 
 
 class CloseCode(IntEnum):
@@ -72,6 +82,8 @@ class StartMessage(_Message):
     audio: Literal["s16le", "f32le"] = "s16le"
     seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the blinks, gaze and head motion")
     lead_s: float = Field(0.0, ge=0.0, le=1.0, description="the mouth's lead over its sound (0: lowest latency)")
+    drive: Literal["speech", "video"] = Field(
+        "speech", description="what the client sends: speech (PCM), or pictures of a face that drives the avatar's")
 
 
 class PingMessage(_Message):
@@ -98,6 +110,7 @@ class ReadyMessage(_Message):
     latency_s: float = Field(description="a frame is due this long after its time on the timeline")
     format: Literal["jpeg", "rgb"]
     audio: Literal["s16le", "f32le"]
+    drive: Literal["speech", "video"] = "speech"
     limits: dict
 
 
@@ -120,6 +133,8 @@ class FrameHeader(_Message):
     height: int
     audio_bytes: int
     image_bytes: int
+    face: Optional[bool] = None  # drive "video": a face was found in the picture
+    calibrating: Optional[bool] = None  # drive "video": the driver's neutral is still being learnt
 
 
 def parse_text(text: str) -> ClientText:
@@ -147,6 +162,55 @@ def decode_pcm(data: bytes, audio: Literal["s16le", "f32le"]) -> np.ndarray:
     if not np.isfinite(a).all():
         raise Violation(CloseCode.BAD_MESSAGE, "f32le audio holds NaN or infinite samples")
     return np.clip(a, -1.0, 1.0)
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header, without decoding it; None when `data`
+    is not a JPEG with one (the markers up to the first SOFn are walked)."""
+    if len(data) < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return None
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        (length,) = _U16.unpack_from(data, i + 2)
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            if i + 9 > len(data):
+                return None
+            (h,), (w,) = _U16.unpack_from(data, i + 5), _U16.unpack_from(data, i + 7)
+            return w, h
+        if marker == 0xD9 or length < 2:
+            return None
+        i += 2 + length
+    return None
+
+
+def decode_picture(data: bytes, index: int) -> np.ndarray:
+    """A client's picture (drive "video"; JPEG) -> RGB uint8 [H, W, 3] (`Violation`
+    otherwise). Its size is read from its header first: a small file that says it is
+    huge is refused before a pixel is decoded."""
+    size = jpeg_size(data)
+    if size is None:
+        raise Violation(CloseCode.BAD_MESSAGE, f"picture {index}: {len(data)} bytes that are not a JPEG "
+                                               '(with "drive": "video" every binary message is one JPEG picture)')
+    w, h = size
+    if not (0 < w <= MAX_PICTURE_SIDE and 0 < h <= MAX_PICTURE_SIDE):
+        raise Violation(CloseCode.TOO_BIG, f"picture {index}: {w}×{h} px; at most {MAX_PICTURE_SIDE} px a side "
+                                           "(320-640 px is plenty to track a face)")
+    import cv2
+
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.shape[:2] != (h, w):
+        raise Violation(CloseCode.BAD_MESSAGE, f"picture {index}: a JPEG header of {w}×{h} px whose data "
+                                               "does not decode")
+    return np.ascontiguousarray(bgr[..., ::-1])
 
 
 def encode_pcm16(a: np.ndarray) -> bytes:

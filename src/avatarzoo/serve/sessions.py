@@ -1,13 +1,17 @@
 """Live sessions over WebSockets, each within its limits, none able to stall another.
 
-One session = one WebSocket = one `LiveSession` (runtime/stream.py) on a shared,
-batched renderer (batch.py). Four tasks per session:
+One session = one WebSocket on a shared, batched renderer (batch.py): a `SpeechSession`
+(speech in: the avatar's audio driver, `LiveSession` of runtime/stream.py) or a
+`VideoSession` (pictures of a face in: reenactment, `ReenactSession` of drive/live.py).
+Four tasks per session:
 
 - receive: validates every message (`protocol.py`): sizes, types, rates; audio goes to
-  an inbox; a bad message ends this session with a close code, never the server;
-- pace: sleeps until the next frame is due, then, off the event loop in the worker pool,
-  feeds the inbox, polls the frame and encodes it; the frame goes to a bounded send
-  queue, whose oldest frame is dropped when the client reads too slowly;
+  an inbox (a picture to a one-picture slot); a bad message ends this session with a
+  close code, never the server;
+- pace: speech: sleeps until the next frame is due, then, off the event loop in the
+  worker pool, feeds the inbox, polls the frame and encodes it; video: waits for a new
+  picture, then in the pool decodes, reenacts, renders and encodes it; the frame goes to
+  a bounded send queue, whose oldest frame is dropped when the client reads too slowly;
 - send: sends queued frames; a send blocked for `send_timeout_s` (the client does not
   read) ends the session (watch sees it);
 - watch: the idle and total-time limits, and the send timeout.
@@ -32,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avatarzoo.runtime.stream import LiveSession
 from avatarzoo.serve.protocol import (SAMPLE_RATE, CloseCode, ErrorMessage, PingMessage, ReadyMessage,
-                                      StartMessage, StopMessage, Violation, decode_pcm, encode_frame, encode_pcm16,
-                                      parse_text)
+                                      StartMessage, StopMessage, Violation, decode_pcm, decode_picture, encode_frame,
+                                      encode_pcm16, parse_text)
 
 log = logging.getLogger("avatarzoo.serve")
 
@@ -97,29 +101,40 @@ def encode_image(image: np.ndarray, fmt: str, quality: int) -> bytes:
 
 
 class Session:
+    """One session: the receive, send and watch tasks every session has; what its binary
+    messages are (`_take`) and when frames are made (`_pace`) are its kind's
+    (`SpeechSession`, `VideoSession`)."""
+
     def __init__(self, manager: "SessionManager", ws, sid: str, start: StartMessage, renderer):
         self.m, self.ws, self.id, self.start = manager, ws, sid, start
         self.limits: Limits = manager.limits
         self.renderer = renderer
-        self.live = LiveSession(renderer, seed=start.seed, lead_s=start.lead_s, slack_s=self.limits.slack_s)
-        self.inbox: list[np.ndarray] = []
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=self.limits.send_queue_frames)
         self.dropped_send = 0
-        self.received_s = 0.0
         self.sent = 0
         loop = asyncio.get_running_loop()
         self.started = self.last_message = loop.time()
-        self.first_audio: float | None = None
         self._tokens = self.limits.max_messages_per_s
         self._tokens_at = self.started
         self._inflight: Future | None = None
         self.lag_s = 0.0  # how late this session's steps start (smoothed): the server's load as it feels it
         self._sending_since: float | None = None  # when the frame being sent began to be
 
+    @property
+    def fps(self) -> float:
+        return self.renderer.fps
+
+    @property
+    def latency_s(self) -> float:
+        raise NotImplementedError
+
     def ready(self) -> ReadyMessage:
-        return ReadyMessage(session=self.id, avatar=self.renderer.id, fps=self.live.fps, width=self.renderer.size,
-                            height=self.renderer.size, latency_s=self.live.latency_s, format=self.start.format,
-                            audio=self.start.audio, limits=self.limits.model_dump())
+        return ReadyMessage(session=self.id, avatar=self.renderer.id, fps=self.fps, width=self.renderer.size,
+                            height=self.renderer.size, latency_s=self.latency_s, format=self.start.format,
+                            audio=self.start.audio, drive=self.start.drive, limits=self.limits.model_dump())
+
+    def close(self) -> None:
+        """After `run` (nothing of this session is in the pool any more)."""
 
     async def run(self) -> tuple[CloseCode | None, str]:
         """Until the client stops, leaves, breaks a limit, or the server shuts down:
@@ -165,17 +180,21 @@ class Session:
                     await _ws_send(self.ws, '{"type": "pong"}')
                     continue
                 raise Violation(CloseCode.BAD_MESSAGE, "a second start message; one session per connection")
-            pcm = decode_pcm(data, self.start.audio)
-            if len(pcm) > self.limits.max_chunk_s * SAMPLE_RATE:
-                raise Violation(CloseCode.TOO_BIG, f"{len(pcm) / SAMPLE_RATE:.3f} s of audio in one message; "
-                                                   f"at most {self.limits.max_chunk_s} s (send 20-40 ms chunks)")
-            self.first_audio = now if self.first_audio is None else self.first_audio
-            self.received_s += len(pcm) / SAMPLE_RATE
-            ahead = self.received_s - (now - self.first_audio)
-            if ahead > self.limits.max_ahead_s:
-                raise Violation(CloseCode.TOO_FAST, f"audio {ahead:.1f} s ahead of real time; at most "
-                                                    f"{self.limits.max_ahead_s} s (send it as it plays)")
-            self.inbox.append(pcm)
+            self._take(data, now)
+
+    def _take(self, data: bytes, now: float) -> None:
+        """A binary message of the client's (received at loop time `now`)."""
+        raise NotImplementedError
+
+    async def _pace(self) -> None:
+        raise NotImplementedError
+
+    def _queue(self, messages: list[bytes]) -> None:
+        for msg in messages:
+            if self.outbox.full():  # the client reads too slowly: the oldest frame goes
+                self.outbox.get_nowait()
+                self.dropped_send += 1
+            self.outbox.put_nowait(msg)
 
     def _rate(self, now: float) -> None:
         rate = self.limits.max_messages_per_s
@@ -183,39 +202,6 @@ class Session:
         self._tokens_at = now
         if self._tokens < 0:
             raise Violation(CloseCode.TOO_FAST, f"more than {rate:g} messages a second")
-
-    async def _pace(self) -> None:
-        while True:
-            delay = self.live.next_due_at() - self.live.clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            chunks, self.inbox = self.inbox, []
-            due_at = self.live.next_due_at()
-            self._inflight = self.m.pool.submit(self._step, chunks, due_at)
-            for msg in await asyncio.wrap_future(self._inflight):
-                if self.outbox.full():  # the client reads too slowly: the oldest frame goes
-                    self.outbox.get_nowait()
-                    self.dropped_send += 1
-                self.outbox.put_nowait(msg)
-
-    def _step(self, chunks: list[np.ndarray], due_at: float) -> list[bytes]:
-        """In the pool: feed, poll, encode (the session's only toucher of its LiveSession)."""
-        live = self.live
-        self.lag_s = 0.8 * self.lag_s + 0.2 * max(0.0, live.clock() - due_at)
-        for c in chunks:
-            live.feed(c)
-        out = []
-        for f in live.poll():
-            skipped = live.skipped_audio
-            first = f.index - round(len(skipped) * live.fps / SAMPLE_RATE)
-            header = dict(index=f.index, time=f.time, audio_time=f.time - len(skipped) / SAMPLE_RATE,
-                          source=live.source_of(f.index, since=first), activity=f.activity,
-                          dropped=live.stats.dropped + self.dropped_send, format=self.start.format,
-                          width=f.image.shape[1], height=f.image.shape[0])
-            audio = np.concatenate([skipped, f.audio]) if len(skipped) else f.audio
-            out.append(encode_frame(header, encode_pcm16(audio),
-                                    encode_image(f.image, self.start.format, self.start.quality)))
-        return out
 
     async def _send(self) -> None:
         # the send timeout is kept by _watch, not asyncio.wait_for: on Python < 3.12 wait_for
@@ -247,6 +233,127 @@ class Session:
             if total_left <= 0:
                 raise Violation(CloseCode.TIMEOUT, f"the session reached max_session_s = {lim.max_session_s} s")
             await asyncio.sleep(min(idle_left, total_left, 0.25))  # 0.25: a blocked send is seen soon enough
+
+
+class SpeechSession(Session):
+    """drive "speech": the client's PCM feeds the avatar's audio driver (`LiveSession`),
+    whose clock says when each frame is due."""
+
+    def __init__(self, manager: "SessionManager", ws, sid: str, start: StartMessage, renderer):
+        super().__init__(manager, ws, sid, start, renderer)
+        self.live = LiveSession(renderer, seed=start.seed, lead_s=start.lead_s, slack_s=self.limits.slack_s)
+        self.inbox: list[np.ndarray] = []
+        self.received_s = 0.0
+        self.first_audio: float | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.live.fps
+
+    @property
+    def latency_s(self) -> float:
+        return self.live.latency_s
+
+    def _take(self, data: bytes, now: float) -> None:
+        pcm = decode_pcm(data, self.start.audio)
+        if len(pcm) > self.limits.max_chunk_s * SAMPLE_RATE:
+            raise Violation(CloseCode.TOO_BIG, f"{len(pcm) / SAMPLE_RATE:.3f} s of audio in one message; "
+                                               f"at most {self.limits.max_chunk_s} s (send 20-40 ms chunks)")
+        self.first_audio = now if self.first_audio is None else self.first_audio
+        self.received_s += len(pcm) / SAMPLE_RATE
+        ahead = self.received_s - (now - self.first_audio)
+        if ahead > self.limits.max_ahead_s:
+            raise Violation(CloseCode.TOO_FAST, f"audio {ahead:.1f} s ahead of real time; at most "
+                                                f"{self.limits.max_ahead_s} s (send it as it plays)")
+        self.inbox.append(pcm)
+
+    async def _pace(self) -> None:
+        while True:
+            delay = self.live.next_due_at() - self.live.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            chunks, self.inbox = self.inbox, []
+            due_at = self.live.next_due_at()
+            self._inflight = self.m.pool.submit(self._step, chunks, due_at)
+            self._queue(await asyncio.wrap_future(self._inflight))
+
+    def _step(self, chunks: list[np.ndarray], due_at: float) -> list[bytes]:
+        """In the pool: feed, poll, encode (the session's only toucher of its LiveSession)."""
+        live = self.live
+        self.lag_s = 0.8 * self.lag_s + 0.2 * max(0.0, live.clock() - due_at)
+        for c in chunks:
+            live.feed(c)
+        out = []
+        for f in live.poll():
+            skipped = live.skipped_audio
+            first = f.index - round(len(skipped) * live.fps / SAMPLE_RATE)
+            header = dict(index=f.index, time=f.time, audio_time=f.time - len(skipped) / SAMPLE_RATE,
+                          source=live.source_of(f.index, since=first), activity=f.activity,
+                          dropped=live.stats.dropped + self.dropped_send, format=self.start.format,
+                          width=f.image.shape[1], height=f.image.shape[0])
+            audio = np.concatenate([skipped, f.audio]) if len(skipped) else f.audio
+            out.append(encode_frame(header, encode_pcm16(audio),
+                                    encode_image(f.image, self.start.format, self.start.quality)))
+        return out
+
+
+class VideoSession(Session):
+    """drive "video": each picture the client sends (its face: a webcam) drives the
+    avatar's face and head through `drive.live.ReenactSession`, relative to the driver's
+    own neutral (learnt over its first second of faces). The newest picture is worked on;
+    those that arrive meanwhile are dropped (counted in `dropped`). No clock of its own:
+    a frame goes out as soon as its picture is rendered."""
+
+    def __init__(self, manager: "SessionManager", ws, sid: str, start: StartMessage, renderer):
+        super().__init__(manager, ws, sid, start, renderer)
+        self.reenact = None  # made in the pool with the first picture (MediaPipe's start-up is not the loop's)
+        self.pictures = 0  # received
+        self.dropped_in = 0  # replaced by a newer one before they were worked on
+        self.frames = 0  # sent back
+        self._latest: tuple[int, bytes, float] | None = None
+        self._arrived = asyncio.Event()
+
+    @property
+    def latency_s(self) -> float:
+        return 0.0  # nothing waits for the future: a frame is due when its picture has been rendered
+
+    def _take(self, data: bytes, now: float) -> None:
+        if self._latest is not None:
+            self.dropped_in += 1
+        self._latest = (self.pictures, data, now)
+        self.pictures += 1
+        self._arrived.set()
+
+    async def _pace(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            (k, data, at), self._latest = self._latest, None
+            self._inflight = self.m.pool.submit(self._step, k, data, at)
+            self._queue(await asyncio.wrap_future(self._inflight))
+
+    def _step(self, k: int, data: bytes, at: float) -> list[bytes]:
+        """In the pool: decode picture k, reenact, encode (the only toucher of `reenact`)."""
+        self.lag_s = 0.8 * self.lag_s + 0.2 * max(0.0, time.monotonic() - at)  # the loop's clock
+        picture = decode_picture(data, k)
+        if self.reenact is None:
+            from avatarzoo.drive.live import ReenactSession
+
+            self.reenact = ReenactSession(self.renderer, fps=self.renderer.fps)
+        try:
+            f = self.reenact.push(picture)
+        except ValueError as e:  # e.g. the pictures changed size: one camera per session
+            raise Violation(CloseCode.BAD_MESSAGE, str(e)) from None
+        t = k / self.renderer.fps
+        header = dict(index=self.frames, time=t, audio_time=t, source=(k, k + 1), activity=0.0,
+                      dropped=self.dropped_in + self.dropped_send, format=self.start.format,
+                      width=f.image.shape[1], height=f.image.shape[0], face=f.face, calibrating=f.calibrating)
+        self.frames += 1
+        return [encode_frame(header, b"", encode_image(f.image, self.start.format, self.start.quality))]
+
+    def close(self) -> None:
+        if self.reenact is not None:
+            self.reenact.close()
 
 
 async def receive(ws, limits: Limits) -> bytes | str:
@@ -306,7 +413,8 @@ class SessionManager:
         try:
             try:
                 start = await self._start(ws)
-                session = Session(self, ws, f"s{next(self._ids)}", start, self.renderers[start.avatar])
+                kind = VideoSession if start.drive == "video" else SpeechSession
+                session = kind(self, ws, f"s{next(self._ids)}", start, self.renderers[start.avatar])
                 self.open[session.id] = session
                 self.opened += 1
                 await _ws_send(ws, session.ready().model_dump_json())
@@ -324,6 +432,7 @@ class SessionManager:
             self.closed["gone" if code is None else str(int(code))] += 1
             if session is not None:
                 self.open.pop(session.id, None)
+                session.close()
             self.slots -= 1
 
     async def _start(self, ws) -> StartMessage:

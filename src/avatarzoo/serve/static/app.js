@@ -1,14 +1,18 @@
 // avatarzoo live: microphone or clip -> 16 kHz PCM chunks over a WebSocket -> frames and
-// their sound back, played in step (WebAudio clock; see ../protocol.py for the messages).
+// their sound back, played in step (WebAudio clock); or camera -> JPEG pictures of a face
+// -> the avatar reenacting them, drawn as they come (see ../protocol.py for the messages).
 "use strict";
 const SR = 16000;          // the protocol's sample rate
 const CHUNK = 640;         // 40 ms of audio a message
 const JITTER_S = 0.12;     // play-out delay that absorbs network and render jitter
+const CAM_WIDTH = 320;     // pictures of the driver's face: plenty to track, small to send
+const CAM_INFLIGHT = 2;    // pictures sent but not answered yet; the camera waits beyond
 const $ = (id) => document.getElementById(id);
 const az = (window.az = { frames: 0, received: 0, log: [], latencies: [], ready: null, closed: null, error: null });
 const decoder = new TextDecoder();
 let ws = null, ctx = null, base = null, queue = [], mic = null, clipTimer = null, pingTimer = null;
 let pending = new Float32Array(0), sent = 0, sendTimes = [], drawnAt = [];
+let cam = null, pictures = 0, answered = 0, pictureTimes = new Map();
 
 function status(text) { $("status").textContent = text; }
 
@@ -33,14 +37,15 @@ function audioContext() {
 
 function connected() { return ws && ws.readyState === WebSocket.OPEN && az.ready; }
 
-function connect() {
+function connect(drive = "speech") {
   return new Promise((resolve, reject) => {
     const url = new URL("ws", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     az.ready = null; az.closed = null; az.error = null; base = null; sent = 0; sendTimes = [];
+    pictures = 0; answered = 0; pictureTimes = new Map();
     ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => ws.send(JSON.stringify({ type: "start", avatar: $("avatar").value, format: "jpeg", quality: 90 }));
+    ws.onopen = () => ws.send(JSON.stringify({ type: "start", avatar: $("avatar").value, format: "jpeg", quality: 90, drive }));
     ws.onmessage = (ev) => {
       if (typeof ev.data !== "string") return onFrame(ev.data);
       const m = JSON.parse(ev.data);
@@ -158,7 +163,42 @@ async function playClip(file) {
   }, 20);
 }
 
+async function startCamera() {
+  if (ws) { stop(); ws && ws.close(); await new Promise((r) => setTimeout(r, 50)); }
+  await connect("video");
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
+  } catch (e) {
+    stop(); if (ws) ws.close();
+    throw e;
+  }
+  const video = $("cam");
+  video.srcObject = stream;
+  video.hidden = false;
+  await video.play();
+  const canvas = document.createElement("canvas");
+  const fps = az.ready.fps;
+  cam = { stream, timer: setInterval(() => sendPicture(video, canvas), 1000 / fps) };
+  setButtons(true);
+  status("camera: look at it with a neutral face for a second, then talk, blink, raise your brows, turn");
+}
+
+function sendPicture(video, canvas) {   // one JPEG of the camera's current picture, if the server keeps up
+  if (!connected() || !video.videoWidth || pictures - answered >= CAM_INFLIGHT) return;
+  canvas.width = CAM_WIDTH;
+  canvas.height = Math.round((CAM_WIDTH * video.videoHeight) / video.videoWidth);
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  const k = pictures++;
+  canvas.toBlob(async (blob) => {
+    if (!connected() || !blob) return;
+    pictureTimes.set(k, performance.now());
+    ws.send(await blob.arrayBuffer());
+  }, "image/jpeg", 0.8);
+}
+
 function stopInput() {
+  if (cam) { clearInterval(cam.timer); cam.stream.getTracks().forEach((t) => t.stop()); $("cam").srcObject = null; $("cam").hidden = true; cam = null; }
   if (mic) { mic.stream.getTracks().forEach((t) => t.stop()); mic.source.disconnect(); mic.node.disconnect(); mic = null; }
   if (clipTimer) { clearInterval(clipTimer); clipTimer = null; }
   pending = new Float32Array(0);
@@ -173,6 +213,7 @@ function stop() {
 function setButtons(running) {
   $("stop").disabled = !running;
   $("mic").disabled = running;
+  $("camera").disabled = running;
   $("clip").disabled = running;
 }
 
@@ -182,8 +223,9 @@ function onFrame(buf) {
   const n = new DataView(buf).getUint32(0);
   const h = JSON.parse(decoder.decode(new Uint8Array(buf, 4, n)));
   const a0 = 4 + n;
-  const pcm = new Int16Array(buf.slice(a0, a0 + h.audio_bytes));
   az.received++;
+  if (az.ready && az.ready.drive === "video") return onPictureFrame(buf, a0, h);
+  const pcm = new Int16Array(buf.slice(a0, a0 + h.audio_bytes));
   if (h.source) {
     const t = sentAt(h.source[0]);
     if (t !== null) { az.latencies.push(performance.now() - t); if (az.latencies.length > 500) az.latencies.shift(); }
@@ -209,9 +251,24 @@ function onFrame(buf) {
   });
 }
 
+function onPictureFrame(buf, a0, h) {   // reenactment: no sound, drawn as soon as it is decoded
+  const k = h.source[0];
+  answered = Math.max(answered, k + 1);  // pictures the server dropped are never answered
+  const t = pictureTimes.get(k);
+  if (t !== undefined) { az.latencies.push(performance.now() - t); if (az.latencies.length > 500) az.latencies.shift(); }
+  for (const j of pictureTimes.keys()) if (j <= k) pictureTimes.delete(j);
+  const image = new Blob([new Uint8Array(buf, a0 + h.audio_bytes, h.image_bytes)], { type: "image/jpeg" });
+  createImageBitmap(image).then((bitmap) => {
+    queue.push({ at: -Infinity, bitmap, h, rms: 0 });
+    if (h.calibrating) status("camera: learning your neutral face…");
+    else if (!h.face) status("camera: no face in the picture (the avatar holds its last pose)");
+    else status("camera: the avatar follows your face");
+  });
+}
+
 function draw() {
-  if (ctx && queue.length) {
-    const now = ctx.currentTime;
+  if (queue.length && (ctx || queue[0].at === -Infinity)) {
+    const now = ctx ? ctx.currentTime : 0;
     let k = -1;
     for (let i = 0; i < queue.length && queue[i].at <= now; i++) k = i;
     if (k >= 0) {
@@ -221,7 +278,8 @@ function draw() {
       for (let i = 0; i <= k; i++) queue[i].bitmap.close();
       queue.splice(0, k + 1);
       az.frames++;
-      az.current = { index: f.h.index, time: f.h.time, activity: f.h.activity, rms: f.rms };
+      az.current = { index: f.h.index, time: f.h.time, activity: f.h.activity, rms: f.rms,
+                     face: f.h.face, calibrating: f.h.calibrating };
       az.log.push(az.current);
       if (az.log.length > 3000) az.log.shift();
       const t = performance.now();
@@ -242,8 +300,9 @@ function draw() {
 az.snapshot = () => ({ ...(az.current || {}), png: $("view").toDataURL("image/png") });
 
 $("mic").onclick = () => startMic().catch((e) => status(`microphone: ${e.message}`));
+$("camera").onclick = () => startCamera().catch((e) => status(`camera: ${e.message}`));
 $("clip").onchange = (ev) => ev.target.files[0] && playClip(ev.target.files[0]).catch((e) => status(`clip: ${e.message}`));
 $("stop").onclick = stop;
 $("avatar").onchange = () => { if (ws) { stop(); ws && ws.close(); } };
-loadAvatars().then(() => status("Pick an avatar, then speak or upload a clip.")).catch((e) => status(`avatars: ${e.message}`));
+loadAvatars().then(() => status("Pick an avatar, then speak, upload a clip, or use your camera.")).catch((e) => status(`avatars: ${e.message}`));
 requestAnimationFrame(draw);

@@ -1,0 +1,130 @@
+"""`avatarzoo serve` driven by a camera (`"drive": "video"`): round trip and frame rate.
+
+    python benchmarks/serve_camera.py BUNDLE --video DRIVER.mp4 [--sessions 1 2 4] [--seconds 6]
+        [--width 320] [--device cpu|cuda] [--sheet OUT.png] [--json OUT.json]
+
+The app runs under uvicorn on 127.0.0.1 (as `avatarzoo serve` runs it); each session is a
+WebSocket client that plays DRIVER.mp4's frames as a webcam would, as 320 px JPEG
+pictures, in lock step: a picture, then the frame that answers it (what the page does,
+with at most two pictures in flight). Per session count: the round trip (picture sent →
+its frame received: decode, face mesh, transfer, render, encode, both ways on loopback)
+median / p90, frames per second per session, the warm-up (pictures until `calibrating`
+ends) and the faces found. `--sheet`: the driver's pictures above the avatar's frames
+(the first session, every 15th frame after the warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def pictures(video: Path, n: int, width: int) -> tuple[list[bytes], list[np.ndarray]]:
+    import av
+    import cv2
+
+    jpegs, frames = [], []
+    with av.open(str(video)) as c:
+        for f in c.decode(video=0):
+            rgb = f.to_ndarray(format="rgb24")
+            h, w = rgb.shape[:2]
+            small = cv2.resize(rgb, (width, round(width * h / w)), interpolation=cv2.INTER_AREA)
+            jpegs.append(cv2.imencode(".jpg", small[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
+            frames.append(small)
+            if len(jpegs) == n:
+                break
+    return jpegs, frames
+
+
+def client(url: str, jpegs: list[bytes], out: dict) -> None:
+    import cv2
+    from websockets.sync.client import connect
+
+    from avatarzoo.serve.protocol import decode_frame
+
+    trips, headers, images = [], [], []
+    with connect(url, max_size=2**22) as ws:
+        ws.send(json.dumps({"type": "start", "drive": "video", "format": "jpeg"}))
+        json.loads(ws.recv(timeout=60))
+        t0 = time.perf_counter()
+        for pic in jpegs:
+            t = time.perf_counter()
+            ws.send(pic)
+            h, _, image = decode_frame(ws.recv(timeout=60))
+            trips.append(time.perf_counter() - t)
+            headers.append(h)
+            images.append(image)
+        wall = time.perf_counter() - t0
+        ws.send('{"type": "stop"}')
+        for _ in ws:
+            pass
+    warm = next((i for i, h in enumerate(headers) if not h.calibrating), len(headers))
+    out.update(trips=trips, wall=wall, warm=warm, faces=sum(bool(h.face) for h in headers),
+               images=[cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)[..., ::-1] for b in images])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bundle")
+    ap.add_argument("--video", type=Path, required=True)
+    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--width", type=int, default=320)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sheet", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    import avatarzoo
+    from _serve_helpers import LiveServer
+    from avatarzoo.serve.app import create_app
+
+    avatar = avatarzoo.load(args.bundle, device=args.device)
+    jpegs, frames = pictures(args.video, int(args.seconds * avatar.fps), args.width)
+    print(f"{avatar.id} {avatar.size}² on {args.device}; driver {args.video.name}: {len(jpegs)} pictures of "
+          f"{frames[0].shape[1]}×{frames[0].shape[0]} px, {np.mean([len(j) for j in jpegs]) / 1024:.1f} KiB each")
+    rows = []
+    with LiveServer(create_app([avatar])) as srv:
+        for n in args.sessions:
+            outs = [{} for _ in range(n)]
+            threads = [threading.Thread(target=client, args=(srv.ws_url, jpegs, o)) for o in outs]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            trips = np.concatenate([o["trips"][o["warm"]:] for o in outs]) * 1000
+            fps = [len(o["trips"]) / o["wall"] for o in outs]
+            row = dict(sessions=n, round_trip_median_ms=float(np.median(trips)),
+                       round_trip_p90_ms=float(np.percentile(trips, 90)), fps_per_session=float(np.mean(fps)),
+                       warmup_pictures=[o["warm"] for o in outs], faces=[o["faces"] for o in outs],
+                       pictures=len(jpegs))
+            rows.append(row)
+            print(f"  {n} session(s): round trip median {row['round_trip_median_ms']:.1f} ms, p90 "
+                  f"{row['round_trip_p90_ms']:.1f} ms; {row['fps_per_session']:.1f} frames/s a session; "
+                  f"warm-up {row['warmup_pictures']} pictures; faces {row['faces']} of {len(jpegs)}", flush=True)
+            if args.sheet and n == args.sessions[0]:
+                import cv2
+
+                o, s = outs[0], avatar.size
+                sel = list(range(o["warm"], len(jpegs), 15))[:8]
+                top = np.concatenate([cv2.resize(frames[i], (s * frames[i].shape[1] // frames[i].shape[0], s))
+                                      [:, :s] for i in sel], 1)
+                bottom = np.concatenate([o["images"][i] for i in sel], 1)
+                cv2.imwrite(str(args.sheet), np.concatenate([top, bottom], 0)[..., ::-1])
+                print(f"  sheet: {args.sheet}")
+    if args.json:
+        args.json.write_text(json.dumps({"bundle": str(args.bundle), "device": args.device, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
