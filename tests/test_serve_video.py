@@ -149,3 +149,23 @@ def test_a_bad_picture_closes_its_session_with_a_reason(avatar, picture, code, w
             assert ws.close_code == code
         h = srv.wait_health(lambda h: h["sessions"] == 0 and h["slots"] == 0)
         assert h["status"] == "ok" and h["slots"] == 0
+
+
+def test_the_camera_client_example_drives_a_served_avatar(avatar, tmp_path):
+    """examples/camera_client.py, as a user runs it, with the demo recording as the camera."""
+    import subprocess
+    import sys
+
+    from avatarzoo.serve.app import create_app
+
+    out = tmp_path / "frames"
+    with LiveServer(create_app([avatar], workers=2)) as srv:
+        r = subprocess.run([sys.executable, str(ROOT / "examples" / "camera_client.py"), "--video",
+                            str(ROOT / "data" / "obama-address-20s.mp4"), "--seconds", "2", "--url", srv.ws_url,
+                            "--out", str(out)], capture_output=True, text=True, timeout=120)
+        h = srv.wait_health(lambda h: h["sessions"] == 0)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["pictures"] >= 10 and summary["frames"] == len(list(out.glob("*.jpg"))) >= 5, summary
+    assert cv2.imread(str(next(out.glob("*.jpg")))).shape == (avatar.size, avatar.size, 3)
+    assert h["closed"].get("1000") == 1, h
