@@ -10,7 +10,11 @@ with at most two pictures in flight). Per session count: the round trip (picture
 its frame received: decode, face mesh, transfer, render, encode, both ways on loopback)
 median / p90, frames per second per session, the warm-up (pictures until `calibrating`
 ends) and the faces found. `--sheet`: the driver's pictures above the avatar's frames
-(the first session, every 15th frame after the warm-up).
+(the first session, every 15th frame after the warm-up). `--fidelity`: the first
+session's frames re-tracked as a new face and the driver's pictures tracked alike
+(offline, the whole clip); per region the headline channels' correlation (issue 12's
+measure: blink, brows, mouth, jaw; head yaw and pitch), over the frames after the
+warm-up.
 """
 
 from __future__ import annotations
@@ -72,6 +76,28 @@ def client(url: str, jpegs: list[bytes], out: dict) -> None:
                images=[cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)[..., ::-1] for b in images])
 
 
+def fidelity(avatar, driver_frames: list[np.ndarray], out: dict) -> dict[str, float]:
+    """Correlation of the driver's tracked channels with the avatar's frames re-tracked
+    (both as new faces), per region; frames after the session's warm-up."""
+    from avatarzoo.evaluate.fidelity import headline_channels, pearson
+    from avatarzoo.trackers.headpose import head_angles
+    from avatarzoo.trackers.mediapipe import track_frames
+
+    d = track_frames(iter(driver_frames), fps=avatar.fps)
+    r = track_frames(iter(out["images"]), fps=avatar.fps)
+    ok = d.valid & r.valid
+    ok[:out["warm"]] = False
+    result = {}
+    labels = {"eyes": "blink", "brows": "brows", "mouth": "mouth", "jaw": "jaw"}
+    for region, idx in headline_channels(avatar.space).items():
+        if region in labels:
+            result[labels[region]] = float(np.mean([pearson(d.expression[ok, i].astype(np.float64),
+                                                            r.expression[ok, i].astype(np.float64)) for i in idx]))
+    ad, ar = head_angles(d.pose[ok]), head_angles(r.pose[ok])
+    result["yaw"], result["pitch"] = pearson(ad[:, 1], ar[:, 1]), pearson(ad[:, 0], ar[:, 0])
+    return result
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundle")
@@ -82,6 +108,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sheet", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--fidelity", action="store_true")
     args = ap.parse_args(argv)
 
     import avatarzoo
@@ -111,6 +138,10 @@ def main(argv=None) -> int:
             print(f"  {n} session(s): round trip median {row['round_trip_median_ms']:.1f} ms, p90 "
                   f"{row['round_trip_p90_ms']:.1f} ms; {row['fps_per_session']:.1f} frames/s a session; "
                   f"warm-up {row['warmup_pictures']} pictures; faces {row['faces']} of {len(jpegs)}", flush=True)
+            if args.fidelity and n == args.sessions[0]:
+                row["fidelity"] = fidelity(avatar, frames, outs[0])
+                print("  re-tracked, after the warm-up: " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in row["fidelity"].items()), flush=True)
             if args.sheet and n == args.sessions[0]:
                 import cv2
 
