@@ -388,6 +388,7 @@ def test_the_live_session_follows_a_recording_frame_by_frame(smoke_build, avatar
     assert all(np.array_equal(f.image, warm[0].image) for f in warm)
     assert not any(f.calibrating for f in out[25:])
     assert session.stats.updates >= len(frames[25:]) // 13
+    assert len(session._codes) == session.stats.faces  # each face once in the history (the warm-up's last was twice)
     # Against the offline path on the same frames (tracked whole, calibrated on all of them).
     d = track_array(webcam, fps=25.0)
     stats = session.avatar_stats

@@ -209,7 +209,8 @@ class ReenactSession:
 
     def _fit(self, shape) -> None:
         """The warm-up's canonical face, camera and basis (no head-rotation coupling yet);
-        its frames go into the history."""
+        its frames go into the history, but for the last: the frame that ended the warm-up
+        is encoded next, as every later one (it was remembered twice before)."""
         from avatarzoo.trackers.expressions import fit_basis
         from avatarzoo.trackers.headpose import default_K, fit_canonical
 
@@ -219,7 +220,7 @@ class ReenactSession:
         aligned, angles, poses = self._measure(warm)
         self._basis = fit_basis(aligned, angles=None)
         self._warm = []
-        for a, g, p, c in zip(aligned, angles, poses, self._codes_of(aligned, angles)):
+        for a, g, p, c in zip(aligned[:-1], angles[:-1], poses[:-1], self._codes_of(aligned[:-1], angles[:-1])):
             self._remember(a, g, p, c)
 
     def _couple(self) -> None:
