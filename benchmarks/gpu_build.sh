@@ -2,7 +2,7 @@
 # The whole build of a recipe on the GPU machine (device tool), timed end to end:
 # ingest → track → fit_renderer → evaluate → package, then `avatarzoo eval`.
 #
-#   bash benchmarks/gpu_build.sh [RECIPE] [PROFILE]      (on the device machine, carry [".gpu"])
+#   bash benchmarks/gpu_build.sh [RECIPE] [PROFILE]      (on the device machine, carry: benchmarks/gpu_carry.py)
 #   GPUS=2 bash benchmarks/gpu_build.sh recipes/demo-v1.yaml h100x2   (data-parallel fit on
 #   2 GPUs; compare with the h100 profile on 1 GPU, each from an empty /tmp/azcache)
 #

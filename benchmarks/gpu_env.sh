@@ -1,4 +1,5 @@
-# Sourced by benchmarks/gpu_*.sh on the device machine (carry [".gpu"]), after they set
+# Sourced by benchmarks/gpu_*.sh on the device machine (carry: `python benchmarks/gpu_carry.py
+# [--serve] [CLIP ...]` prints the list; all of .gpu and the tree no longer fit), after they set
 # $out: installs what the GPU image lacks from .gpu/ (made on the dev machine by the
 # wheelhouse script: pydantic, gsplat, protobuf 4.25, starlette/uvicorn/websockets wheels,
 # and mpav.tar.xz = mediapipe 0.10.14 + PyAV installed trees, hand/palm/holistic/objectron
@@ -6,7 +7,10 @@
 # and defines warm_gsplat (compiles gsplat's CUDA kernels, ~55-90 s on a fresh machine,
 # so that no timed step pays for it) and stage_dir.
 mkdir -p "$out" /tmp/site /tmp/x
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
+mkdir -p /tmp/wheels
+cp .gpu/*.whl /tmp/wheels/ 2>/dev/null || true  # carry [".gpu"] (when it fits) ...
+[ -f .gpu/wheels.tar ] && tar xf .gpu/wheels.tar -C /tmp/wheels  # ... or the parts: benchmarks/gpu_carry.py
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site /tmp/wheels/*.whl
 tar xJf .gpu/mpav.tar.xz -C /tmp/x && cp -r /tmp/x/mp/. /tmp/x/av/. /tmp/site/
 export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
 export AVATARZOO_CACHE=/tmp/azcache NCCL_NVLS_ENABLE=0

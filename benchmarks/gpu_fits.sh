@@ -9,7 +9,7 @@
 # batches/s against 3 alone): leave ~2 min per build for evaluate, or three 6k builds
 # do not finish inside 325 s.
 #
-#   bash benchmarks/gpu_fits.sh SPEC ...                 (device tool, carry [".gpu"])
+#   bash benchmarks/gpu_fits.sh SPEC ...                 (device tool, carry: benchmarks/gpu_carry.py)
 #   SPEC = NAME:SOURCE:PROFILE[:FIELD=VALUE[,FIELD=VALUE...]]
 #     SOURCE: `demo` (recipes/demo-v1.yaml as it is) or a clip in .gpu/clips/ (the demo
 #     recipe's settings and profiles with that video and `holdout: 0.2`);

@@ -2,7 +2,7 @@
 # Live use on the GPU machine, in one call: build the demo recipe (PROFILE), then
 # `avatarzoo serve` under 1, 4 and 16 real-time WebSocket sessions (serve_latency.py) and
 # reenactment throughput at 512² (reenact.py, one driver clip from .gpu/clips).
-#   bash benchmarks/gpu_live.sh [PROFILE]     (device tool, carry [".gpu"])
+#   bash benchmarks/gpu_live.sh [PROFILE]     (device tool, carry: benchmarks/gpu_carry.py)
 set -uo pipefail
 profile=${1:-h100-fast}
 out=${OUT:-/tmp/out}

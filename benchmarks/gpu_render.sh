@@ -6,10 +6,9 @@
 #
 #   bash benchmarks/gpu_render.sh [PROFILE] [CLIP ...]      (device tool, carry: see below)
 #
-# Carry: the tree and all of .gpu no longer fit the 64 MiB a call carries; name the parts
-# (8 paths at most): .gpu/mpav.tar.xz and the gsplat, pydantic, pydantic_core,
-# annotated_types, typing_inspection and protobuf wheels (as globs resolved here), plus
-# .gpu/clips or one .gpu/clips/NAME.mp4 for the clips.
+# Carry: the tree and all of .gpu no longer fit the 64 MiB a call carries; carry the list
+# `python benchmarks/gpu_carry.py CLIP ...` prints (mediapipe + PyAV, the wheels packed
+# into .gpu/wheels.tar, the clips named).
 #   e.g. bash benchmarks/gpu_render.sh h100-fast reagan
 #
 # SKIP_DEMO=1: no demo build (only the clips); KEEP_DRIVER=1: the clips keep the demo

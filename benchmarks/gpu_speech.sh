@@ -4,7 +4,7 @@
 # shipped prior; evaluate renders and re-tracks the held-out speech), then time streaming:
 # audio chunk -> expression frames, and audio chunk -> rendered 512² frame, on the GPU.
 #
-#   bash benchmarks/gpu_speech.sh [PROFILE]      (on the device machine, carry [".gpu"])
+#   bash benchmarks/gpu_speech.sh [PROFILE]      (on the device machine, carry: benchmarks/gpu_carry.py)
 #
 # Extra benchmarks run when their scripts exist: serve_latency.py (1/4/16 sessions),
 # reenact.py (video-driven throughput). Everything lands in $OUT (at most 8 files).
