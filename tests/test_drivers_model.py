@@ -73,6 +73,38 @@ def test_dropout_is_off_at_inference():
     np.testing.assert_equal(net.shape.lookahead, 3)
 
 
+def test_grouped_steps_are_each_members_steps_and_follow_new_weights():
+    """Every per-member parameter in its own place (norms too: at init they are all equal,
+    so they are drawn here), chunks of 1 and of 5 frames; after a member's weights change
+    in place, the grouped snapshot is rebuilt."""
+    from avatarzoo.drivers.model import NetEnsemble
+
+    members = [_net(s) for s in (5, 6, 7, 8)]
+    with torch.no_grad():
+        for m in members:
+            for name, p in m.named_parameters():
+                if "norm" in name:
+                    p.normal_(1.0 if name.endswith("weight") else 0.0, 0.3)
+    ens = NetEnsemble(members)
+    x = torch.randn(1, 30, 7, dtype=torch.float64)
+    for n in (1, 5):
+        fast, ref = ens.start(1), ens.start_each(1)
+        for a in range(0, 30, n):
+            y_fast, fast = ens.step(x[:, a:a + n], fast)
+            y_ref, ref = ens.step_each(x[:, a:a + n], ref)
+            assert torch.allclose(y_fast, y_ref, rtol=0, atol=1e-12), (n, a)
+    before = ens.grouped()
+    assert ens.grouped() is before  # nothing changed: the same snapshot
+    with torch.no_grad():
+        members[2].head.bias.add_(1.0)
+    y_fast, _ = ens.step(x[:, :4], ens.start(1))
+    y_ref, _ = ens.step_each(x[:, :4], ens.start_each(1))
+    assert ens.grouped() is not before and torch.allclose(y_fast, y_ref, rtol=0, atol=1e-12)
+    moved = ens.grouped()
+    ens.float()  # new storage, same Parameter objects: rebuilt too
+    assert ens.grouped() is not moved and ens.grouped().proj_w.dtype == torch.float32
+
+
 def test_an_ensemble_is_its_members_mean_streamed_or_whole():
     from avatarzoo.drivers.model import NetEnsemble
 
@@ -85,11 +117,12 @@ def test_an_ensemble_is_its_members_mean_streamed_or_whole():
     whole = ens(x)
     assert torch.allclose(whole, torch.stack([m(x) for m in members]).mean(0), rtol=0, atol=1e-12)
     assert not torch.allclose(whole, members[0](x))
-    state, parts = ens.start(2), []
-    for a in range(0, 40, 9):
-        y, state = ens.step(x[:, a:a + 9], state)
-        parts.append(y)
-    assert torch.allclose(torch.cat(parts, 1), whole, rtol=0, atol=1e-12)
+    for start, step in ((ens.start, ens.step), (ens.start_each, ens.step_each)):  # grouped, and its reference
+        state, parts = start(2), []
+        for a in range(0, 40, 9):
+            y, state = step(x[:, a:a + 9], state)
+            parts.append(y)
+        assert torch.allclose(torch.cat(parts, 1), whole, rtol=0, atol=1e-12)
     assert ens.shape == SHAPE and torch.equal(ens.out_mean, members[0].out_mean)
     with pytest.raises(ValueError, match="different shapes"):
         NetEnsemble([members[0], SpeechToFace(NetShape(7, 8, 2, 3, 5, 3))])
