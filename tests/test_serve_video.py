@@ -56,6 +56,24 @@ def _jpeg_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _exif_rotated(jpeg: bytes) -> bytes:
+    """`jpeg` with an Exif APP1 segment saying: rotate 90° to view (orientation 6, as phones write)."""
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0) \
+        + struct.pack(">I", 0)
+    app1 = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+def test_grey_progressive_and_rotated_pictures_decode_to_rgb_as_viewed():
+    rng = np.random.default_rng(0)
+    grey = cv2.imencode(".jpg", rng.integers(0, 255, (40, 60), np.uint8))[1].tobytes()
+    colour = rng.integers(0, 255, (40, 60, 3), np.uint8)
+    progressive = cv2.imencode(".jpg", colour, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    assert decode_picture(grey, 0).shape == decode_picture(progressive, 1).shape == (40, 60, 3)
+    rotated = _exif_rotated(cv2.imencode(".jpg", colour)[1].tobytes())
+    assert jpeg_size(rotated) == (60, 40) and decode_picture(rotated, 2).shape == (60, 40, 3)  # turned upright
+
+
 def test_picture_sizes_are_read_from_the_header_before_decoding(pictures):
     w, h = jpeg_size(pictures[0])
     assert w == 320 and decode_picture(pictures[0], 0).shape == (h, w, 3)

@@ -206,8 +206,8 @@ def decode_picture(data: bytes, index: int) -> np.ndarray:
                                            "(320-640 px is plenty to track a face)")
     import cv2
 
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None or bgr.shape[:2] != (h, w):
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # EXIF orientation applied
+    if bgr is None or sorted(bgr.shape[:2]) != sorted((h, w)):
         raise Violation(CloseCode.BAD_MESSAGE, f"picture {index}: a JPEG header of {w}×{h} px whose data "
                                                "does not decode")
     return np.ascontiguousarray(bgr[..., ::-1])
