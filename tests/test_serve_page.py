@@ -11,6 +11,8 @@ import os
 import shutil
 import time
 import wave
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -51,12 +53,39 @@ def mouth_box(avatar) -> tuple[slice, slice]:
     return slice(max(ys.min() - 2, 0), ys.max() + 3), slice(max(xs.min() - 2, 0), xs.max() + 3)
 
 
-def test_the_page_speaks_with_a_fake_microphone(avatar, tmp_path):
+@contextmanager
+def open_page(avatar, *browser_args: str):
+    """The page of a live server for `avatar`, in chromium with fake media devices
+    (`browser_args`: their files), loaded and its avatars listed: yields a namespace with
+    `page` and `errors` (the page's); once the block ends the browser is closed and
+    `health` is the server's once the page's session has gone."""
     from playwright.sync_api import sync_playwright
 
     from avatarzoo.serve.app import create_app
 
     exe = _chromium()
+    run = SimpleNamespace(page=None, errors=[], health=None)
+    with LiveServer(create_app([avatar])) as srv, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", *browser_args])
+        try:
+            run.page = browser.new_page(viewport={"width": 960, "height": 540})
+            run.page.on("pageerror", lambda e: run.errors.append(str(e)))
+            run.page.goto(srv.base + "/")
+            run.page.wait_for_function("document.querySelectorAll('#avatar option').length > 0")
+            yield run
+        finally:
+            browser.close()
+        run.health = srv.wait_health(lambda h: h["sessions"] == 0)
+
+
+def grey(snapshot: dict) -> np.ndarray:
+    """The picture of an `az.snapshot()`, grey levels [S, S] float32."""
+    png = base64.b64decode(snapshot["png"].split(",", 1)[1])
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+
+
+def test_the_page_speaks_with_a_fake_microphone(avatar, tmp_path):
     mic = tmp_path / "mic.wav"
     pcm = np.concatenate([np.zeros(16000, np.float32), speech(2.5), np.zeros(48000, np.float32)])
     with wave.open(str(mic), "wb") as w:
@@ -64,41 +93,30 @@ def test_the_page_speaks_with_a_fake_microphone(avatar, tmp_path):
         w.writeframes((pcm * 32767).astype("<i2").tobytes())
     box = mouth_box(avatar)
     shot = tmp_path / "page.png"
-    with LiveServer(create_app([avatar])) as srv, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=[
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-audio-capture={mic}%noloop", "--autoplay-policy=no-user-gesture-required"])
-        try:
-            page = browser.new_page(viewport={"width": 960, "height": 540})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(srv.base + "/")
-            page.wait_for_function("document.querySelectorAll('#avatar option').length > 0")
-            page.click("#mic")
-            snaps, t0, speaking_since = [], time.monotonic(), None
-            while time.monotonic() - t0 < 8.0:
-                s = page.evaluate("az.snapshot()")
-                if s.get("index") is not None:
-                    snaps.append(s)
-                    if s["rms"] > 0.03 and speaking_since is None:
-                        speaking_since = time.monotonic()
-                    if speaking_since and not shot.exists() and time.monotonic() - speaking_since > 0.8:
-                        page.screenshot(path=str(shot))
-                time.sleep(0.08)
-            state = page.evaluate("({frames: az.frames, received: az.received, closed: az.closed, "
-                                  "error: az.error, latencies: az.latencies.length})")
-        finally:
-            browser.close()
-        h = srv.wait_health(lambda h: h["sessions"] == 0)
-    assert not errors, errors
+    with open_page(avatar, f"--use-file-for-fake-audio-capture={mic}%noloop",
+                   "--autoplay-policy=no-user-gesture-required") as run:
+        page = run.page
+        page.click("#mic")
+        snaps, t0, speaking_since = [], time.monotonic(), None
+        while time.monotonic() - t0 < 8.0:
+            s = page.evaluate("az.snapshot()")
+            if s.get("index") is not None:
+                snaps.append(s)
+                if s["rms"] > 0.03 and speaking_since is None:
+                    speaking_since = time.monotonic()
+                if speaking_since and not shot.exists() and time.monotonic() - speaking_since > 0.8:
+                    page.screenshot(path=str(shot))
+            time.sleep(0.08)
+        state = page.evaluate("({frames: az.frames, received: az.received, closed: az.closed, "
+                              "error: az.error, latencies: az.latencies.length})")
+    h = run.health
+    assert not run.errors, run.errors
     assert state["error"] is None and state["closed"] is None, state
     assert state["frames"] >= 20 and state["latencies"] > 0, state  # frames came, were drawn, held our audio
     assert h["sessions"] == 0, h  # the page's session ended with the browser
 
     def mouth(s):
-        png = base64.b64decode(s["png"].split(",", 1)[1])
-        img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(np.float32)
-        return img[box]
+        return grey(s)[box]
 
     by_index = {s["index"]: s for s in snaps}  # one snapshot per frame drawn
     ordered = [by_index[k] for k in sorted(by_index)]
@@ -141,46 +159,25 @@ def _camera_file(path, seconds: float = 3.0, width: int = 320):
 def test_the_page_drives_the_avatar_with_a_fake_camera(avatar, tmp_path):
     """The camera button with a recorded face as the camera: pictures go up, the avatar
     learns the face's neutral, then its frames follow the face (they change)."""
-    from playwright.sync_api import sync_playwright
-
-    from avatarzoo.serve.app import create_app
-
-    exe = _chromium()
     camera = tmp_path / "camera.y4m"
     _camera_file(camera)
-    with LiveServer(create_app([avatar])) as srv, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=[
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}"])
-        try:
-            page = browser.new_page(viewport={"width": 960, "height": 540})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(srv.base + "/")
-            page.wait_for_function("document.querySelectorAll('#avatar option').length > 0")
-            page.click("#camera")
-            snaps, t0 = {}, time.monotonic()
-            while time.monotonic() - t0 < 8.0 and len([s for s in snaps.values() if s.get("calibrating") is False]) < 20:
-                s = page.evaluate("az.snapshot()")
-                if s.get("index") is not None:
-                    snaps[s["index"]] = s
-                time.sleep(0.05)
-            state = page.evaluate("({frames: az.frames, closed: az.closed, error: az.error, "
-                                  "latencies: az.latencies.length, drive: az.ready && az.ready.drive, "
-                                  "status: document.getElementById('status').textContent})")
-        finally:
-            browser.close()
-        h = srv.wait_health(lambda h: h["sessions"] == 0)
-    assert not errors, errors
+    with open_page(avatar, f"--use-file-for-fake-video-capture={camera}") as run:
+        page = run.page
+        page.click("#camera")
+        snaps, t0 = {}, time.monotonic()
+        while time.monotonic() - t0 < 8.0 and len([s for s in snaps.values() if s.get("calibrating") is False]) < 20:
+            s = page.evaluate("az.snapshot()")
+            if s.get("index") is not None:
+                snaps[s["index"]] = s
+            time.sleep(0.05)
+        state = page.evaluate("({frames: az.frames, closed: az.closed, error: az.error, "
+                              "latencies: az.latencies.length, drive: az.ready && az.ready.drive, "
+                              "status: document.getElementById('status').textContent})")
+    assert not run.errors, run.errors
     assert state["error"] is None and state["closed"] is None and state["drive"] == "video", state
-    assert h["sessions"] == 0, h
+    assert run.health["sessions"] == 0, run.health
     live = [s for _, s in sorted(snaps.items()) if s.get("face") and s.get("calibrating") is False]
     assert len(live) >= 10 and state["latencies"] > 0, (len(live), state)
     assert "follows your face" in state["status"], state
-
-    def picture(s):
-        png = base64.b64decode(s["png"].split(",", 1)[1])
-        return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(np.float32)
-
-    moving = np.std(np.stack([picture(s) for s in live]), axis=0).mean()
+    moving = np.std(np.stack([grey(s) for s in live]), axis=0).mean()
     assert moving > 0.2, moving  # the avatar moves with the face on camera
