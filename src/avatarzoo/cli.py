@@ -375,7 +375,9 @@ def speak(name: str, audio: Path, out: Path, seed: int, device: str, cache_dir: 
 def serve(names: tuple[str, ...], host: str, port: int, device: str, max_sessions: int, idle_timeout: float,
           send_timeout: float, workers: int | None, torch_threads: int, cache_dir: Path | None) -> None:
     """Serve avatars NAMES (default: every one in the local store) live: a WebSocket
-    (audio chunks in, frames with their audio out), /health, and a page at /."""
+    (audio chunks in, frames with their audio out; or, with "drive": "video", pictures
+    of a face in, the avatar reenacting them out), /health, and a page at / (microphone,
+    clip or camera)."""
     from avatarzoo.serve.app import serve as run
     from avatarzoo.serve.sessions import Limits
 
