@@ -129,6 +129,8 @@ def test_a_face_on_camera_drives_the_avatar(avatar, pictures):
                 assert h.source == (k, k + 1) and h.index == k and len(audio) == 0
                 headers.append(h)
                 images.append(np.frombuffer(image, np.uint8).reshape(h.height, h.width, 3))
+                if k == 0:
+                    assert srv.health()["drives"] == {"video": 1}
             ws.send('{"type": "stop"}')
             for _ in ws:
                 pass
@@ -143,6 +145,33 @@ def test_a_face_on_camera_drives_the_avatar(avatar, pictures):
     assert not np.array_equal(images[0], images[-1])
     moving = np.std(np.stack(images[n:]).astype(np.float32), axis=0).mean()
     assert moving > 0.2, moving  # following the driver: the frames after the warm-up change
+
+
+def test_a_flood_of_pictures_is_answered_by_the_newest(avatar, pictures):
+    """Sent all at once (faster than any server tracks faces), pictures that arrive while
+    one is being worked on replace each other: frames answer a rising subset, and the
+    last one always answers the last picture."""
+    from websockets.sync.client import connect
+
+    from avatarzoo.serve.app import create_app
+
+    flood = pictures[:40]
+    with LiveServer(create_app([avatar], workers=2)) as srv:
+        with connect(srv.ws_url) as ws:
+            ws.send(START)
+            assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+            for pic in flood:
+                ws.send(pic)
+            sources = []
+            while not sources or sources[-1] != len(flood) - 1:
+                h, _, _ = decode_frame(ws.recv(timeout=30))
+                sources.append(h.source[0])
+            ws.send('{"type": "stop"}')
+            for _ in ws:
+                pass
+        h = srv.wait_health(lambda h: h["sessions"] == 0)
+    assert sources == sorted(set(sources)) and sources[-1] == len(flood) - 1, sources
+    assert h["closed"].get("1000") == 1, h
 
 
 @pytest.mark.parametrize("picture, code, words", [

@@ -391,6 +391,7 @@ class SessionManager:
 
     def health(self) -> dict:
         return {"status": "ok", "avatars": list(self.renderers), "sessions": len(self.open), "slots": self.slots,
+                "drives": dict(Counter(s.start.drive for s in self.open.values())),
                 "max_sessions": self.limits.max_sessions, "opened": self.opened, "peak": self.peak,
                 "lag_s": round(max((s.lag_s for s in self.open.values()), default=0.0), 3),
                 "closed": dict(self.closed), "tasks": len(asyncio.all_tasks()), "threads": threading.active_count(),
