@@ -94,13 +94,21 @@ def test_picture_sizes_are_read_from_the_header_before_decoding(pictures):
     assert e.value.code == CloseCode.BAD_MESSAGE and "not a JPEG" in e.value.reason
 
 
+def _stand_in(space: str) -> SimpleNamespace:
+    """What a VideoSession asks of its renderer before a picture: fps, size, id, and a
+    bundle saying which space the avatar renders (tracked by the default tracker)."""
+    from avatarzoo.spaces import get_space
+
+    bundle = SimpleNamespace(config={}, metadata={"avatarzoo.space": get_space(space).to_json()})
+    return SimpleNamespace(fps=25.0, size=96, id="a-v1", bundle=bundle)
+
+
 def test_a_newer_picture_replaces_one_not_yet_worked_on():
     from avatarzoo.serve.sessions import Limits, VideoSession
 
     async def scenario():
         manager = SimpleNamespace(limits=Limits())
-        s = VideoSession(manager, None, "s1", StartMessage(type="start", drive="video"),
-                         SimpleNamespace(fps=25.0, size=96, id="a"))
+        s = VideoSession(manager, None, "s1", StartMessage(type="start", drive="video"), _stand_in("face-64"))
         s._take(b"0", 0.0)
         s._take(b"1", 0.01)
         s._take(b"2", 0.02)
@@ -108,6 +116,24 @@ def test_a_newer_picture_replaces_one_not_yet_worked_on():
 
     s = asyncio.run(scenario())
     assert s.pictures == 3 and s.dropped_in == 2 and s._latest[:2] == (2, b"2")
+
+
+def test_an_avatar_in_another_space_is_refused_before_any_picture():
+    from avatarzoo.drive.live import check_live_space
+    from avatarzoo.errors import SpaceError
+    from avatarzoo.serve.sessions import Limits, VideoSession
+
+    check_live_space(_stand_in("face-64"))
+    with pytest.raises(SpaceError, match="tracked in 'face-64' and this avatar renders 'arkit-52'"):
+        check_live_space(_stand_in("arkit-52"))
+
+    async def scenario():
+        VideoSession(SimpleNamespace(limits=Limits()), None, "s1", StartMessage(type="start", drive="video"),
+                     _stand_in("arkit-52"))
+
+    with pytest.raises(Violation) as e:
+        asyncio.run(scenario())
+    assert e.value.code == CloseCode.BAD_MESSAGE and "a-v1 cannot be driven by a camera" in e.value.reason
 
 
 def test_a_face_on_camera_drives_the_avatar(avatar, pictures):

@@ -42,6 +42,23 @@ from avatarzoo.drive.stats import AvatarStats, DriverStats
 from avatarzoo.drive.transfer import MAX_GAIN, POSE_MARGIN, transfer
 
 
+def check_live_space(avatar) -> None:
+    """Raise SpaceError when a camera cannot drive `avatar` (anything with its `bundle`)
+    live: the built-in tracker's codes are in another space than the one the avatar
+    renders, and the live path takes no map between spaces (before, this surfaced only
+    after the first second of faces)."""
+    from avatarzoo.drive.offline import tracker_config
+    from avatarzoo.errors import SpaceError
+    from avatarzoo.spaces.space import ExpressionSpace
+
+    tracked = tracker_config(avatar).space
+    renders = ExpressionSpace.from_json(avatar.bundle.metadata["avatarzoo.space"]).name
+    if tracked != renders:
+        raise SpaceError(f"a camera is tracked in '{tracked}' and this avatar renders '{renders}': the live "
+                         f"path takes no map between spaces; drive it from a video with `avatarzoo drive "
+                         f"--map`, or with speech")
+
+
 @dataclass(frozen=True)
 class LiveFrame:
     """One output frame: `index` (the input's), `image` uint8 [S, S, 3], the avatar's
@@ -111,6 +128,7 @@ class ReenactSession:
         from avatarzoo.drive.offline import tracker_config
         from avatarzoo.trackers.mediapipe import FaceMeshRunner
 
+        check_live_space(self.avatar)
         self.config = tracker_config(self.avatar)
         self.avatar_stats = AvatarStats.from_bundle(self.avatar.bundle)
         self._face = FaceMeshRunner()

@@ -305,6 +305,13 @@ class VideoSession(Session):
     a frame goes out as soon as its picture is rendered."""
 
     def __init__(self, manager: "SessionManager", ws, sid: str, start: StartMessage, renderer):
+        from avatarzoo.drive.live import check_live_space
+        from avatarzoo.errors import SpaceError
+
+        try:
+            check_live_space(renderer)
+        except SpaceError as e:  # this avatar, not the client: said before the session starts
+            raise Violation(CloseCode.BAD_MESSAGE, f"{renderer.id} cannot be driven by a camera: {e}") from None
         super().__init__(manager, ws, sid, start, renderer)
         self.reenact = None  # made in the pool with the first picture (MediaPipe's start-up is not the loop's)
         self.pictures = 0  # received
