@@ -3,8 +3,8 @@
     python benchmarks/serve_camera.py BUNDLE --video DRIVER.mp4 [--sessions 1 2 4] [--seconds 6]
         [--width 320] [--device cpu|cuda] [--sheet OUT.png] [--json OUT.json]
 
-The app runs under uvicorn on 127.0.0.1 (as `avatarzoo serve` runs it); each session is a
-WebSocket client that plays DRIVER.mp4's frames as a webcam would, as 320 px JPEG
+`avatarzoo serve BUNDLE` runs in a subprocess on 127.0.0.1 (`_serve_bench.Server`, as
+serve_latency.py runs it); each session is a WebSocket client that plays DRIVER.mp4's frames as a webcam would, as 320 px JPEG
 pictures, in lock step: a picture, then the frame that answers it (what the page does,
 with at most two pictures in flight). Per session count: the round trip (picture sent →
 its frame received: decode, face mesh, transfer, render, encode, both ways on loopback)
@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from _serve_bench import Server
 
 
 def pictures(video: Path, n: int, width: int) -> tuple[list[bytes], list[np.ndarray]]:
@@ -79,6 +78,8 @@ def client(url: str, jpegs: list[bytes], out: dict) -> None:
 def fidelity(avatar, driver_frames: list[np.ndarray], out: dict) -> dict[str, float]:
     """Correlation of the driver's tracked channels with the avatar's frames re-tracked
     (both as new faces), per region; frames after the session's warm-up."""
+    from reenact import LABEL  # region -> its name in issue 12's tables
+
     from avatarzoo.evaluate.fidelity import headline_channels, pearson
     from avatarzoo.trackers.headpose import head_angles
     from avatarzoo.trackers.mediapipe import track_frames
@@ -88,10 +89,9 @@ def fidelity(avatar, driver_frames: list[np.ndarray], out: dict) -> dict[str, fl
     ok = d.valid & r.valid
     ok[:out["warm"]] = False
     result = {}
-    labels = {"eyes": "blink", "brows": "brows", "mouth": "mouth", "jaw": "jaw"}
     for region, idx in headline_channels(avatar.space).items():
-        if region in labels:
-            result[labels[region]] = float(np.mean([pearson(d.expression[ok, i].astype(np.float64),
+        if region in LABEL:
+            result[LABEL[region]] = float(np.mean([pearson(d.expression[ok, i].astype(np.float64),
                                                             r.expression[ok, i].astype(np.float64)) for i in idx]))
     ad, ar = head_angles(d.pose[ok]), head_angles(r.pose[ok])
     result["yaw"], result["pitch"] = pearson(ad[:, 1], ar[:, 1]), pearson(ad[:, 0], ar[:, 0])
@@ -109,21 +109,21 @@ def main(argv=None) -> int:
     ap.add_argument("--sheet", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--fidelity", action="store_true")
+    ap.add_argument("--log", type=Path, default=None, help="the server's output")
     args = ap.parse_args(argv)
 
     import avatarzoo
-    from _serve_helpers import LiveServer
-    from avatarzoo.serve.app import create_app
 
-    avatar = avatarzoo.load(args.bundle, device=args.device)
+    avatar = avatarzoo.load(args.bundle)  # its fps, size and space (the server loads its own)
     jpegs, frames = pictures(args.video, int(args.seconds * avatar.fps), args.width)
     print(f"{avatar.id} {avatar.size}² on {args.device}; driver {args.video.name}: {len(jpegs)} pictures of "
           f"{frames[0].shape[1]}×{frames[0].shape[0]} px, {np.mean([len(j) for j in jpegs]) / 1024:.1f} KiB each")
     rows = []
-    with LiveServer(create_app([avatar])) as srv:
+    srv = Server(str(Path(args.bundle).resolve()), cache=None, device=args.device, log=args.log)
+    try:
         for n in args.sessions:
             outs = [{} for _ in range(n)]
-            threads = [threading.Thread(target=client, args=(srv.ws_url, jpegs, o)) for o in outs]
+            threads = [threading.Thread(target=client, args=(srv.url, jpegs, o)) for o in outs]
             for t in threads:
                 t.start()
             for t in threads:
@@ -152,6 +152,8 @@ def main(argv=None) -> int:
                 bottom = np.concatenate([o["images"][i] for i in sel], 1)
                 cv2.imwrite(str(args.sheet), np.concatenate([top, bottom], 0)[..., ::-1])
                 print(f"  sheet: {args.sheet}")
+    finally:
+        srv.close()
     if args.json:
         args.json.write_text(json.dumps({"bundle": str(args.bundle), "device": args.device, "rows": rows}, indent=2))
     return 0

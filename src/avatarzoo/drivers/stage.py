@@ -17,6 +17,7 @@ Shapes: N frames, D expression dim, S speech channels.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -67,8 +68,8 @@ def run(ctx: StageContext) -> None:
     from avatarzoo.drivers.data import level_dims, recording_pairs
     from avatarzoo.drivers.life import LifeModel
     from avatarzoo.drivers.prior import compatible, find_prior
-    from avatarzoo.drivers.runtime import FORMAT_VERSION
     from avatarzoo.drivers.model import NetEnsemble
+    from avatarzoo.drivers.runtime import FORMAT_VERSION
     from avatarzoo.drivers.train import calibrate, predict
 
     cfg = ctx.recipe.audio_driver
@@ -174,9 +175,7 @@ def run(ctx: StageContext) -> None:
         "format_version": FORMAT_VERSION,
         "space": json.loads(space.to_json()),
         "fps": info.fps,
-        "net": {"features": net.shape.features, "hidden": net.shape.hidden, "layers": net.shape.layers,
-                "kernel": net.shape.kernel, "outputs": net.shape.outputs, "lookahead": net.shape.lookahead,
-                "members": len(nets)},
+        "net": {**dataclasses.asdict(net.shape), "members": len(nets)},  # NetShape's fields, in order
         "features": cfg.features.model_dump(mode="json"),
         "level_dims": list(level_dims(extractor)),
         "speech_channels": channels.tolist(),
