@@ -2,7 +2,7 @@
 held out, the avatar driven by that held-out speech, rendered, re-tracked and compared
 with the held-out recording (the evaluate stage's `lipsync`, evaluate/lipsync.py).
 
-    python benchmarks/lipsync_builds.py --clips DIR NAME=FILE ... [--size 128] [--folds 1|5] [--cache DIR] [--out results.json]
+    python benchmarks/lipsync_builds.py --clips DIR NAME=FILE ... [--size 128] [--steps 1500] [--folds 1|5] [--cache DIR] [--out results.json]
 
 Each recording gets a recipe like the demo's cpu-tiny profile (128² crop, 6000
 Gaussians, 1500 steps; the default `tcn` driver, from the shipped prior) with
@@ -38,7 +38,7 @@ recording:
   fps: 25
   crop: {{size: {size}, frame: head-and-shoulders}}
   holdout: 0.2
-renderer: {{kind: gaussian, space: face-64, gaussians: 6000, steps: 1500}}
+renderer: {{kind: gaussian, space: face-64, gaussians: 6000, steps: {steps}}}
 audio_driver: {{kind: tcn, space: face-64{driver}}}
 card: {{license: other, consent: "measurement only; not published"}}
 """
@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/avatarzoo-lipsync-builds"))
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=1500, help="renderer steps (the cpu-tiny profile's: 1500)")
     ap.add_argument("--driver", default="", help="extra driver fields, e.g. ', prior: none'")
     ap.add_argument("--tag", default="", help="suffix of the avatar names (a variant)")
     ap.add_argument("--folds", type=int, default=1, choices=(1, 5),
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
             runs.append((name, avatar, video if last else rotated(video, k, args.folds, args.work / f"{name}-f{k + 1}.mp4")))
     for name, avatar, video in runs:
         recipe = args.work / f"{avatar}.yaml"
-        recipe.write_text(RECIPE.format(name=avatar, video=video, size=args.size, driver=args.driver))
+        recipe.write_text(RECIPE.format(name=avatar, video=video, size=args.size, steps=args.steps, driver=args.driver))
         r = subprocess.run([sys.executable, "-m", "avatarzoo.cli", "build", str(recipe), "--cache", str(cache)],
                            capture_output=True, text=True)
         if r.returncode != 0:
