@@ -2,7 +2,7 @@
 ones: does it miss a channel because it cannot draw it (low on both), or because it does
 not generalise to new codes (high on training, low held out)?
 
-    python benchmarks/fidelity_split.py FIT_RENDERER_DIR INGEST_DIR TRACK_DIR [--stride 2] [--channels mouth_open jaw_open]
+    python benchmarks/fidelity_split.py FIT_RENDERER_DIR INGEST_DIR TRACK_DIR [--stride 2] [--channels mouth_open jaw_open] [--device cpu|cuda]
 
 Renders every `stride`-th training frame and every held-out frame from their tracked
 expression, pose and body, re-tracks renders and recording alike (the recipes' default
@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("track", type=Path)
     ap.add_argument("--stride", type=int, default=2, help="every k-th training frame")
     ap.add_argument("--channels", nargs="+", default=["mouth_open", "jaw_open"])
+    ap.add_argument("--device", default="cpu", help="where to render (a 512² renderer wants cuda)")
     args = ap.parse_args()
 
     import torch
@@ -41,7 +42,7 @@ def main() -> None:
 
     ingest = IngestOutput.open(args.ingest)
     tracking = Tracking.load(args.track / "tracking.safetensors")
-    renderer = GaussianRenderer.from_dir(args.renderer, "cpu")
+    renderer = GaussianRenderer.from_dir(args.renderer, args.device)
     frames, fps = ingest.frames, ingest.info.fps
     n, side, hold = frames.shape[0], frames.shape[1], ingest.info.holdout_start
     stored = _tracking_arrays(tracking, n, "the stored tracking")
@@ -56,7 +57,7 @@ def main() -> None:
           f"{'render':>8}{'tracker repeat':>16}")
     for split, idx in (("train", np.arange(0, hold, args.stride)), ("held", np.arange(hold, n))):
         def arr(key: str) -> torch.Tensor:
-            return torch.as_tensor(np.ascontiguousarray(stored[key][idx]), dtype=torch.float32)
+            return torch.as_tensor(np.ascontiguousarray(stored[key][idx]), dtype=torch.float32, device=args.device)
 
         expr, pose, body = arr("expression"), arr("pose"), arr("body")
         with torch.inference_mode():
