@@ -69,7 +69,7 @@ def test_closed_form_inverses():
 
 def test_reference_motion_is_identity(recording):
     model, data, groups, d = _model(recording)
-    assert groups == ["brows", "eyes", "mouth", "residual"]
+    assert groups == ["brows", "eyes", "mouth"]  # `residual`: skipped by default (skip_regions)
     pose = model.ref_pose[None]
     body = torch.zeros(1, 3, 2)
     body[:, model.body_index] = model.body_ref
@@ -92,6 +92,18 @@ def test_expression_moves_only_gated_gaussians(recording):
     e2 = torch.zeros(1, 4)
     e2[0, 1] = 1.0  # blink: the eyes group, gated to nothing here
     assert model.deformation(e2).abs().sum() == 0
+
+
+def test_skipped_regions_drive_nothing(recording):
+    e = torch.zeros(1, 4)
+    e[0, 3] = 1.0  # residual_0: the synthetic space's `residual` region
+    for skip, moves in (((), True), (("residual",), False)):
+        model, data, groups, d = _model(recording, skip_regions=list(skip))
+        assert ("residual" in groups) == moves
+        with torch.no_grad():
+            model.basis.normal_()
+            model.gates.fill_(1.0)
+        assert bool(model.deformation(e).abs().sum() > 0) == moves
 
 
 def _training_loss(model, data, cfg) -> float:

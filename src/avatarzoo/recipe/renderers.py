@@ -91,6 +91,14 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         " hair far from the face never move with the expression. Gates are recomputed from"
         " each Gaussian's rest position every `densify_every` steps (and for clones).",
     )
+    skip_regions: list[str] = Field(
+        default_factory=lambda: ["residual"],
+        description="Expression regions whose channels the renderer does not take; a region the"
+        " space lacks is skipped with a log line. Default: face-64's 31 `residual` channels (a"
+        " per-subject landmark PCA): with them the renderer fits mouths through codes that do not"
+        " carry over to new frames (held-out mouth 0.69 without them against 0.80 on Reagan at"
+        " 512², BENCHMARKS.md, session 6); [] gives the renderer every channel.",
+    )
     max_anisotropy: float | None = Field(
         8.0, gt=1,
         description="Largest ratio of a Gaussian's longest to shortest axis, enforced after every"

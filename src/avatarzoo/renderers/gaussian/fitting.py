@@ -84,7 +84,12 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     expr = d["expression"].astype(np.float32)
     ref_pose = rigid_mean(pose[train_idx])
     body_index, body_ref = ini.reference_body(d["body"][train_idx], d["body_names"])
-    names, group = ini.channel_groups(d["space"])
+    skip = tuple(cfg.skip_regions)
+    names, group = ini.channel_groups(d["space"], skip)
+    for region in skip:
+        n_skipped = len(d["space"].indices(region))
+        log(f"renderer: region '{region}' skipped ({n_skipped} channels not used)" if n_skipped else
+            f"renderer: skip_regions names '{region}', which space '{d['space'].name}' does not have")
     aff = ini.group_affinity(expr[train_idx].astype(np.float64), d["landmarks"][train_idx],
                              pose[train_idx], K, d["canonical"].astype(np.float64), group, len(names))
     mean_frame, mask = _streamed_mean(d["frames"], d["masks"], train_idx, s0)

@@ -25,14 +25,14 @@ SKIPPED_REGIONS = ("pose",)
 CHUNK = 16384  # Gaussians per block of the [block, L] distance computations  # head pose is an explicit input, never a deformation
 
 
-def channel_groups(space: ExpressionSpace) -> tuple[list[str], np.ndarray]:
+def channel_groups(space: ExpressionSpace, skip: tuple[str, ...] = ()) -> tuple[list[str], np.ndarray]:
     """Groups of channels that deform together: the space's facial regions (without
-    'pose') plus 'other' for channels in no region. Returns (names [R], group of each
-    channel [D], -1 = unused)."""
+    'pose' and the regions in `skip`) plus 'other' for channels in no region. Returns
+    (names [R], group of each channel [D], -1 = unused)."""
     group = np.full(space.dim, -1, dtype=np.int64)
     names: list[str] = []
     for region, idx in space.regions.items():
-        if region in SKIPPED_REGIONS or not idx:
+        if region in SKIPPED_REGIONS or region in skip or not idx:
             continue
         names.append(region)
         group[list(idx)] = len(names) - 1

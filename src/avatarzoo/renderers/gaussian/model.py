@@ -12,7 +12,8 @@ Geometry is driven by explicit tracked motions, the expression only deforms:
   and colour through low-rank linear blendshapes gated by facial region:
   Δᵢ = Σ_r gᵢᵣ fᵢᵀ (Σ_{k ∈ r} e_k G_k), with fᵢ a learned feature per Gaussian, G_k a
   learned [F, 13] basis per channel and gᵢᵣ a fixed gate (how near Gaussian i is to
-  the landmarks that region r's channels move, measured on the tracking). One matmul
+  the landmarks that region r's channels move, measured on the tracking; the channels
+  of the recipe's `skip_regions` belong to no group and move nothing). One matmul
   per frame; linear in e, so it extrapolates smoothly to held-out codes. With
   `bounds` (the recipe's `expression_limits`) each offset is squashed as b·tanh(Δ/b):
   linear for small codes, never past ±b however extreme the code (issue 14: unbounded
