@@ -106,6 +106,13 @@ def test_skipped_regions_drive_nothing(recording):
         assert bool(model.deformation(e).abs().sum() > 0) == moves
 
 
+def test_a_skipped_region_the_space_lacks_is_said(recording):
+    lines: list[str] = []
+    build_model(load_inputs(*recording), _cfg(skip_regions=["residual", "tongue"]), train_size=SIZE, log=lines.append)
+    assert any("'residual' skipped (1 channel not used)" in x for x in lines)
+    assert any("'tongue', which space 'synthetic-4' does not have" in x for x in lines)
+
+
 def _training_loss(model, data, cfg) -> float:
     """The fit's own loss over every training frame at once (no grad)."""
     with torch.no_grad():

@@ -88,7 +88,7 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     names, group = ini.channel_groups(d["space"], skip)
     for region in skip:
         n_skipped = len(d["space"].indices(region))
-        log(f"renderer: region '{region}' skipped ({n_skipped} channels not used)" if n_skipped else
+        log(f"renderer: region '{region}' skipped ({n_skipped} channel{'s' * (n_skipped != 1)} not used)" if n_skipped else
             f"renderer: skip_regions names '{region}', which space '{d['space'].name}' does not have")
     aff = ini.group_affinity(expr[train_idx].astype(np.float64), d["landmarks"][train_idx],
                              pose[train_idx], K, d["canonical"].astype(np.float64), group, len(names))
