@@ -34,7 +34,7 @@ def main() -> None:
 
     from avatarzoo.contracts.ingest import IngestOutput
     from avatarzoo.contracts.tracking import Tracking
-    from avatarzoo.evaluate.fidelity import pearson
+    from avatarzoo.evaluate.fidelity import agreement, pearson
     from avatarzoo.evaluate.holdout import _resize, _tracking_arrays, to_numpy
     from avatarzoo.recipe.trackers import MediapipeTrackerConfig
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
@@ -68,9 +68,10 @@ def main() -> None:
         gt, live = retrack(frames[idx], "recording"), retrack(renders, "renders")
         ok = gt["valid"] & live["valid"]
         for name, c in channels.items():
+            a = agreement(gt["expression"][:, c], live["expression"][:, c], ok)
             g, r = gt["expression"][ok, c], live["expression"][ok, c]
             wide = g > np.quantile(g, 0.9)
-            print(f"{split:<6}{int(ok.sum()):>7}  {name:<12}{pearson(g, r):>6.2f}{r.std() / g.std():>6.2f}"
+            print(f"{split:<6}{a.frames:>7}  {name:<12}{a.corr:>6.2f}{a.amplitude:>6.2f}"
                   f"{g[wide].mean() - g.mean():>+23.2f}{r[wide].mean() - g.mean():>+8.2f}"
                   f"{pearson(stored['expression'][idx][ok, c], g):>16.3f}")
 

@@ -21,8 +21,8 @@ EYE_A = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161,
          46, 53, 52, 65, 55, 70, 63, 105, 66, 107, 468, 469, 470, 471, 472)
 EYE_B = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466,
          276, 283, 282, 295, 285, 300, 293, 334, 296, 336, 473, 474, 475, 476, 477)
-SKIPPED_REGIONS = ("pose",)
-CHUNK = 16384  # Gaussians per block of the [block, L] distance computations  # head pose is an explicit input, never a deformation
+SKIPPED_REGIONS = ("pose",)  # head pose is an explicit input, never a deformation
+CHUNK = 16384  # Gaussians per block of the [block, L] distance computations
 
 
 def channel_groups(space: ExpressionSpace, skip: tuple[str, ...] = ()) -> tuple[list[str], np.ndarray]:
