@@ -108,10 +108,15 @@ def test_offsets_stay_within_their_bounds_under_extreme_codes(recording):
         delta = model.deformation(e)
         bounds = model.bounds
         assert (delta.abs() <= bounds + 1e-6).all()
+        raw = model.deformation(e, bounded=False)  # the offsets before the squash
+        assert torch.allclose(delta, bounds * torch.tanh(raw / bounds))
         if scale == 1e-5:  # tiny codes: the squash is the identity (compare with no bounds)
             b, model.bounds = model.bounds, None
             assert torch.allclose(delta, model.deformation(e), rtol=1e-3, atol=1e-9)
+            assert torch.equal(model.deformation(e), raw)
             model.bounds = b
+        else:
+            assert (raw.abs() > bounds).any()  # extreme codes do reach past the bounds unsquashed
     pose = model.ref_pose[None].repeat(3, 1, 1)
     body = torch.zeros(3, 3, 2)
     body[:, model.body_index] = model.body_ref

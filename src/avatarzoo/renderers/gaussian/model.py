@@ -240,15 +240,17 @@ class GaussianAvatar(nn.Module):
         """[N, R * F]: gate ⊗ feature per Gaussian (constant at runtime: cache it)."""
         return (self.gates[:, :, None] * self.features[:, None, :]).reshape(self.n, -1)
 
-    def deformation(self, expression: Tensor, gated: Tensor | None = None) -> Tensor:
-        """Offsets [B, N, 13] from expression [B, D], each within ±`bounds` when set."""
+    def deformation(self, expression: Tensor, gated: Tensor | None = None, *, bounded: bool = True) -> Tensor:
+        """Offsets [B, N, 13] from expression [B, D], each within ±`bounds` when set
+        (`bounded=False`: the offsets before the squash, to see how near the bounds a
+        fit drives them; benchmarks/offset_saturation.py)."""
         groups = torch.arange(self.n_groups, device=expression.device)
         onehot = (self.channel_group[:, None] == groups[None]).to(expression.dtype)  # [D, R]
         # M[b, r] = Σ_{k in r} e[b, k] G_k: [B, R, F, 13]
         m = torch.einsum("bk,kr,kfo->brfo", expression, onehot, self.basis)
         g = self.gated_features() if gated is None else gated
         delta = g @ m.reshape(len(expression), -1, N_OUT)  # [B, N, 13]
-        if self.bounds is None:
+        if self.bounds is None or not bounded:
             return delta
         return self.bounds * torch.tanh(delta / self.bounds)  # b·tanh(Δ/b): |·| < b, slope 1 at 0
 
