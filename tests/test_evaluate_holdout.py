@@ -78,6 +78,10 @@ def test_report_round_trips_and_prints(result, tmp_path):
     assert report.headline["psnr_full"] == report.images.render.psnr_full
     text = format_report(report)
     assert "gain over baseline" in text and "not measurable" in text and "eyes" in text
+    cov = report.coverage  # the synthetic clip's held-out window, against its training frames
+    assert cov is not None and cov.nearest_pose_deg_median >= 0 and "eyes" in cov.expression_shift
+    assert report.headline["holdout_nearest_pose_deg"] == cov.nearest_pose_deg_median
+    assert "from the nearest training pose" in text
 
 
 def test_space_mismatch_is_refused(tmp_path):

@@ -19,6 +19,7 @@ from avatarzoo.errors import SpaceError, StageError
 from avatarzoo.evaluate import fidelity as fid
 from avatarzoo.evaluate.baseline import mean_frame
 from avatarzoo.evaluate.config import EvalConfig
+from avatarzoo.evaluate.coverage import coverage
 from avatarzoo.evaluate.facebox import face_boxes
 from avatarzoo.evaluate.plot import FROZEN, GT, LIVE, Panel, Series, draw_panels
 from avatarzoo.evaluate.report import (
@@ -309,6 +310,8 @@ def evaluate_holdout(
         speed=speed,
         lipsync=lipsync,
         needles=needle_report,
+        coverage=coverage(space, pose=tr["pose"], expression=tr["expression"], valid=tr["valid"],
+                          holdout_start=holdout_start),
         notes=notes,
     ).with_headline()
 

@@ -226,6 +226,19 @@ class Fidelity(_Model):
     )
 
 
+class Coverage(_Model):
+    """How far the held-out window is from the training frames (evaluate/coverage.py)."""
+
+    nearest_pose_deg_median: float = Field(
+        description="Median over held-out frames of the angle to the nearest training frame's head rotation, degrees."
+    )
+    nearest_pose_deg_p90: float = Field(description="Its 90th percentile, degrees.")
+    expression_shift: dict[str, float] = Field(
+        default_factory=dict,
+        description="Region -> |held-out mean − training mean| of its channels, in training stds (mean over channels).",
+    )
+
+
 # --- lip sync from audio -----------------------------------------------------------
 
 
@@ -301,6 +314,7 @@ class EvalReport(_Model):
     speed: Speed | None = None
     lipsync: LipSync | None = Field(None, description="None without an audio driver (or a re-tracker).")
     needles: Needles | None = Field(None, description="None when the renderer cannot count them.")
+    coverage: Coverage | None = Field(None, description="None before it was measured, or with no tracked frame.")
     notes: list[str] = Field(default_factory=list)
     headline: dict[str, float] = Field(
         default_factory=dict,
@@ -367,6 +381,8 @@ def headline_of(report: EvalReport) -> dict[str, float]:
                 out[f"lipsync_{key}"] = getattr(ls, key)
         if ls.silence is not None:
             out["lipsync_silence_closed"] = ls.silence.inside
+    if report.coverage is not None:
+        out["holdout_nearest_pose_deg"] = report.coverage.nearest_pose_deg_median
     if report.speed is not None:
         out["render_fps"] = report.speed.fps
     return out
@@ -414,6 +430,14 @@ def format_report(report: EvalReport) -> str:
             f"needles (on screen, axis ratio ≥ {nd.ratio:g}, opacity ≥ {nd.min_opacity:g}, length ≥"
             f" {nd.min_length:g} × side): live {nd.live_mean:.1f}/frame (max {nd.live_max}),"
             f" frozen {nd.frozen_mean:.1f} (max {nd.frozen_max})"
+        )
+    cov = report.coverage
+    if cov is not None:
+        shifts = ", ".join(f"{k} {v:.2f}" for k, v in cov.expression_shift.items())
+        lines.append(
+            f"held-out window against the training frames: head rotation {cov.nearest_pose_deg_median:.2f}° from the"
+            f" nearest training pose (median; 90%: {cov.nearest_pose_deg_p90:.2f}°); mean code shift in training"
+            f" stds: {shifts}"
         )
     fid = report.fidelity
     lines.append("")
