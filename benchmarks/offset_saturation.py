@@ -17,9 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = {"position": slice(0, 3), "rotation": slice(3, 6), "log-scale": slice(6, 9),
-         "opacity": slice(9, 10), "colour": slice(10, 13)}  # model.BOUND_LAYOUT's order
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -32,7 +29,11 @@ def main() -> None:
 
     from avatarzoo.contracts.ingest import IngestOutput
     from avatarzoo.contracts.tracking import Tracking
+    from avatarzoo.renderers.gaussian.model import BOUND_LAYOUT
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
+
+    starts = np.cumsum([0] + [w for _, w in BOUND_LAYOUT])
+    kinds = {name: slice(a, a + w) for (name, w), a in zip(BOUND_LAYOUT, starts)}  # the 13 outputs' parts
 
     model = GaussianRenderer.from_dir(args.renderer).model
     if model.bounds is None:
@@ -48,7 +49,7 @@ def main() -> None:
             ratio = torch.cat([(model.deformation(e[a:a + 16], gated, bounded=False) / model.bounds).abs()[:, moving]
                                for a in range(0, len(e), 16)])  # [M, Nm, 13]
         parts = []
-        for kind, sl in KINDS.items():
+        for kind, sl in kinds.items():
             r = ratio[..., sl].amax(-1).flatten().numpy()
             parts.append(f"{kind} p99 {np.percentile(r, 99):.2f}, >0.8 {np.mean(r > 0.8):.2%}, >1.5 {np.mean(r > 1.5):.3%}")
         print(f"{split} ({len(e)} frames): " + " | ".join(parts))

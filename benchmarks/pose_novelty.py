@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from avatarzoo.contracts.tracking import Tracking
-    from avatarzoo.evaluate.coverage import rotation_angles_deg
+    from avatarzoo.evaluate.coverage import pose_novelty_deg
     from avatarzoo.evaluate.fidelity import pearson
     from avatarzoo.evaluate.holdout import _tracking_arrays
 
@@ -40,9 +40,8 @@ def main() -> None:
     hold, n = metrics["holdout_start"], metrics["n_frames"]
     tr = _tracking_arrays(Tracking.load(args.track / "tracking.safetensors"), n, str(args.track))
     psnr = np.array([np.nan if x is None else x for x in metrics["images"]["render"]["per_frame"][f"psnr_{args.region}"]])
-    train = tr["valid"][:hold]
-    novelty = rotation_angles_deg(tr["pose"][hold:], tr["pose"][:hold][train]).min(1)  # [M] degrees
-    ok = np.isfinite(psnr) & tr["valid"][hold:]
+    novelty = pose_novelty_deg(tr["pose"], tr["valid"], hold)  # [M] degrees, NaN where untracked
+    ok = np.isfinite(psnr) & np.isfinite(novelty)
     a, p, t = novelty[ok], psnr[ok], np.flatnonzero(ok).astype(float)
     near = a < np.median(a)
     print(f"{metrics['avatar']}: {ok.sum()} held-out frames, {args.region} PSNR against pose novelty")

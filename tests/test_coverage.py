@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatarzoo.evaluate.coverage import coverage, rotation_angles_deg
+from avatarzoo.evaluate.coverage import coverage, pose_novelty_deg
+from avatarzoo.evaluate.fidelity import rotation_angles_deg, rotation_error_deg
 from avatarzoo.spaces.registry import get_space
 
 FACE = get_space("face-64")
@@ -23,6 +24,8 @@ def _yaw(deg: np.ndarray) -> np.ndarray:
 def test_rotation_angles_are_geodesic_degrees():
     a = rotation_angles_deg(_yaw(np.array([0.0, 30.0])), _yaw(np.array([10.0, 30.0, -45.0])))
     assert np.allclose(a, [[10, 30, 45], [20, 0, 75]], atol=1e-6)
+    paired = rotation_error_deg(_yaw(np.array([0.0, 30.0])), _yaw(np.array([10.0, -45.0])))
+    assert np.allclose(paired, [10, 75], atol=1e-6)  # the same angle, frame by frame
 
 
 def test_a_window_turned_away_and_shifted_in_one_region_is_said_so():
@@ -39,6 +42,8 @@ def test_a_window_turned_away_and_shifted_in_one_region_is_said_so():
     assert 1.7 < cov.expression_shift["jaw"] < 2.3
     assert all(v < 0.5 for k, v in cov.expression_shift.items() if k != "jaw")
     assert "residual" not in cov.expression_shift  # the regions the fidelity report scores
+    per_frame = pose_novelty_deg(pose, valid, n)
+    assert np.isnan(per_frame[3]) and np.allclose(np.delete(per_frame, 3), 4.0)  # untracked: NaN
 
 
 def test_no_tracked_frame_on_a_side_gives_none():

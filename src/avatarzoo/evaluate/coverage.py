@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatarzoo.evaluate.fidelity import FIDELITY_REGIONS
+from avatarzoo.evaluate.fidelity import FIDELITY_REGIONS, rotation_angles_deg
 from avatarzoo.evaluate.report import Coverage
 from avatarzoo.spaces.space import ExpressionSpace
 
 
-def rotation_angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[M, N] geodesic angle (degrees) between the rotations of poses a [M, 4, 4] and
-    b [N, 4, 4]: arccos((trace(R_a R_bᵀ) - 1) / 2)."""
-    ra, rb = np.asarray(a, np.float64)[:, :3, :3], np.asarray(b, np.float64)[:, :3, :3]
-    trace = np.einsum("mij,nij->mn", ra, rb)  # trace(R_a R_bᵀ) = Σ_ij R_a[i,j] R_b[i,j]
-    return np.degrees(np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0)))
+def pose_novelty_deg(pose: np.ndarray, valid: np.ndarray, holdout_start: int) -> np.ndarray:
+    """[M] each held-out frame's angle (degrees) to the nearest tracked training frame's
+    head rotation; NaN where the held-out frame is untracked or no training frame is.
+    pose [N + M, 4, 4] and valid [N + M] cover the whole clip."""
+    valid = np.asarray(valid, bool)
+    train = np.flatnonzero(valid[:holdout_start])
+    out = np.full(len(valid) - holdout_start, np.nan)
+    held = np.flatnonzero(valid[holdout_start:])
+    if len(train) and len(held):
+        out[held] = rotation_angles_deg(pose[holdout_start + held], pose[train]).min(1)
+    return out
 
 
 def coverage(
@@ -43,7 +48,7 @@ def coverage(
     held = holdout_start + np.flatnonzero(valid[holdout_start:])
     if len(train) < 2 or len(held) == 0:
         return None
-    nearest = rotation_angles_deg(pose[held], pose[train]).min(1)  # [M]
+    nearest = pose_novelty_deg(pose, valid, holdout_start)[held - holdout_start]  # [M]
     e = np.asarray(expression, np.float64)
     mu, sd = e[train].mean(0), e[train].std(0) + 1e-6
     shift = np.abs(e[held].mean(0) - mu) / sd  # [D], in training stds

@@ -245,16 +245,29 @@ def compare(
     return regions
 
 
+def _rotations(pose: np.ndarray) -> np.ndarray:
+    """[K, 3, 3] rotation blocks of poses [K, 4, 4], each divided by its scale (a block
+    may carry one: a similarity transform)."""
+    r = np.asarray(pose, np.float64)[:, :3, :3]
+    return r / np.cbrt(np.abs(np.linalg.det(r)))[:, None, None]
+
+
+def _angle_deg(trace: np.ndarray) -> np.ndarray:
+    """Rotation angle (degrees) from trace(R_a R_bᵀ): arccos((trace - 1) / 2)."""
+    return np.degrees(np.arccos(np.clip((trace - 1) / 2, -1.0, 1.0)))
+
+
 def rotation_error_deg(pose_a: np.ndarray, pose_b: np.ndarray) -> np.ndarray:
     """Angle between the rotations of two pose sequences, degrees [M] (poses [M, 4, 4])."""
-    ra, rb = np.asarray(pose_a, np.float64)[:, :3, :3], np.asarray(pose_b, np.float64)[:, :3, :3]
-    if ra.shape != rb.shape:
-        raise ValueError(f"pose_b: expected shape {np.asarray(pose_a).shape}, got {np.asarray(pose_b).shape}")
-    # Rotation blocks may carry a scale (a similarity transform): normalise per matrix.
-    ra = ra / np.cbrt(np.abs(np.linalg.det(ra)))[:, None, None]
-    rb = rb / np.cbrt(np.abs(np.linalg.det(rb)))[:, None, None]
-    cos = (np.einsum("mji,mjk->mik", ra, rb).trace(axis1=1, axis2=2) - 1) / 2
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    if np.shape(pose_a) != np.shape(pose_b):
+        raise ValueError(f"pose_b: expected shape {np.shape(pose_a)}, got {np.shape(pose_b)}")
+    return _angle_deg(np.einsum("mij,mij->m", _rotations(pose_a), _rotations(pose_b)))
+
+
+def rotation_angles_deg(pose_a: np.ndarray, pose_b: np.ndarray) -> np.ndarray:
+    """[M, N] angle (degrees) between every rotation of pose_a [M, 4, 4] and every one of
+    pose_b [N, 4, 4]."""
+    return _angle_deg(np.einsum("mij,nij->mn", _rotations(pose_a), _rotations(pose_b)))
 
 
 def landmark_error_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
