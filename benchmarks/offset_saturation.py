@@ -65,8 +65,8 @@ def main() -> None:
         k = max(3, hold // 33)
         print(f"{args.renderer}: {int(who.sum())} of {model.n} Gaussians gated by {args.group!r}"
               f" ({len(channels)} channels)")
-        splits = {f"top 3% of training frames by {args.group} RMS ({k})": codes[order[-k:]],
-                  f"middle training frames ({2 * k})": codes[order[hold // 2 - k:hold // 2 + k]]}
+        splits = {f"top 3% of training frames by {args.group} RMS": codes[order[-k:]],
+                  "middle training frames": codes[order[hold // 2 - k:hold // 2 + k]]}
     gated = model.gated_features()
     for split, e in splits.items():
         with torch.inference_mode():
@@ -80,4 +80,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from avatarzoo.errors import AvatarZooError
+
+    try:
+        main()
+    except AvatarZooError as e:  # a missing or unreadable stage output: its message names the file
+        raise SystemExit(f"error: {e}")
