@@ -50,8 +50,9 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
     lr: float = Field(1.0, gt=0, description="Scale on every learning rate.")
     ssim_weight: float = Field(0.2, ge=0, le=1, description="Weight of D-SSIM against L1.")
     region_weights: dict[str, float] = Field(
-        default_factory=lambda: {"mouth": 2.0, "eyes": 2.0},
-        description="Extra loss weight inside facial regions.",
+        default_factory=lambda: {"mouth": 4.0, "eyes": 4.0},
+        description="Extra loss weight inside facial regions (the tracked mouth box and the"
+        " eyes-with-brows boxes).",
     )
     seed: int = 0
     backend: Literal["auto", "torch", "gsplat"] = Field(
