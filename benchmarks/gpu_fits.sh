@@ -38,7 +38,9 @@ FILTER="✓|▶|rror|kept the weights|fit: |build finished|held-out|render  |fro
 
 one() {  # one() NAME SOURCE PROFILE SETS: recipe, build, eval, metrics into /tmp/fits/NAME
   local name=$1 source=$2 profile=$3 sets=$4 dir=/tmp/fits/$1 start=$(date +%s)
-  mkdir -p "$dir"
+  # a machine kept warm between device calls keeps /tmp: a spec named as in an earlier
+  # call would find that call's cache and build nothing (session 9 lost a call so)
+  rm -rf "$dir" && mkdir -p "$dir"
   local left=$(( budget - (start - t0) ))
   if [ "$left" -lt "${MIN_BUILD_S:-120}" ]; then  # a build cut off before evaluate tells nothing
     echo "$name: skipped, ${left} s of the budget left (< MIN_BUILD_S=${MIN_BUILD_S:-120})" | tee "$dir/build.log"
