@@ -92,6 +92,12 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         " hair far from the face never move with the expression. Gates are recomputed from"
         " each Gaussian's rest position every `densify_every` steps (and for clones).",
     )
+    landmark_motion: bool = Field(
+        False,
+        description="Move the face's Gaussians with the tracked landmarks as well: a ridge"
+        " regression on the training frames of how each channel moves each landmark, blended"
+        " onto the Gaussians near them (landmark_motion.py), under the learned offsets.",
+    )
     skip_regions: list[str] = Field(
         default_factory=lambda: ["residual"],
         description="Expression regions whose channels the renderer does not take; a region the"

@@ -64,9 +64,10 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     from avatarzoo.renderers.gaussian import init as ini
     from avatarzoo.geometry import rigid_mean
     from avatarzoo.renderers.gaussian.gates import GateField
+    from avatarzoo.renderers.gaussian.landmark_motion import MotionAnchors, motion_basis
     from avatarzoo.renderers.gaussian.model import GaussianAvatar, offset_bounds
     from avatarzoo.renderers.gaussian.sampling import balance_weights
-    from avatarzoo.renderers.gaussian.train import TrainData, validation_split
+    from avatarzoo.renderers.gaussian.train import TrainData, refresh_gates_, validation_split
 
     s0 = d["frames"].shape[1]
     n_frames = len(d["frames"])
@@ -106,17 +107,29 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
         torso_depth=scal["torso_depth"], channel_group=torch.as_tensor(group), n_groups=len(names),
         background=torch.as_tensor(d["background"]).permute(2, 0, 1), feature_dim=cfg.feature_dim,
         unit=scal["unit"], bounds=offset_bounds(limits), max_anisotropy=cfg.max_anisotropy,
+        motion_landmarks=d["canonical"].shape[0] if cfg.landmark_motion else 0,
     )
     with torch.no_grad():
         for k, v in init.items():
             getattr(model, k).copy_(v)
+    gate_field = GateField.from_face(d["canonical"], ref_pose, aff, unit=scal["unit"], radius=cfg.gate_radius)
+    anchors = None
+    if cfg.landmark_motion:
+        basis, center = motion_basis(expr[train_idx], d["landmarks"][train_idx], pose[train_idx], K,
+                                     d["canonical"].astype(np.float64), ref_pose, group >= 0)
+        with torch.no_grad():
+            model.motion_basis.copy_(torch.as_tensor(basis))
+            model.motion_center.copy_(torch.as_tensor(center))
+        anchors = MotionAnchors(gate_field)
+        refresh_gates_(model, None, anchors)
+        reach = float(np.linalg.norm(basis, axis=-1).max(1).sum() / scal["unit"])
+        log(f"landmark motion: {basis.shape[1]} landmarks, channel reach {reach:.3g} face widths (sum over channels)")
     data = TrainData(
         frames=d["frames"], expression=expr, pose=pose.astype(np.float32),
         body=d["body"].astype(np.float32),
         boxes=ini.region_boxes(d["landmarks"], train_size / s0), train_idx=train_idx,
         size=train_size, val_idx=val_idx,
-        gate_field=GateField.from_face(d["canonical"], ref_pose, aff, unit=scal["unit"],
-                                       radius=cfg.gate_radius),
+        gate_field=gate_field, motion_anchors=anchors,
         train_weight=balance_weights(expr[train_idx], d["space"], cfg.expression_balance),
     )
     return model, data, names
@@ -138,6 +151,8 @@ def renderer_config(model, cfg, space, body_names, groups, summary: dict) -> dic
         "expression_limits": cfg.model_dump(mode="json")["expression_limits"],
         # the deformed Gaussians' axis ratio (absent: fitted before it was held, unlimited)
         "deformed_max_anisotropy": model.max_anisotropy,
+        # landmarks of the landmark-motion prior (absent or 0: fitted without it)
+        "motion_landmarks": model.motion_landmarks,
         "space": json.loads(space.to_json()),
         "body_names": body_names,
         "config": cfg.model_dump(mode="json"),

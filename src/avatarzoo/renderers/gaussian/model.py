@@ -23,6 +23,10 @@ Geometry is driven by explicit tracked motions, the expression only deforms:
   (`limit_anisotropy`): a scale offset that lengthens one axis and thins another cannot
   turn a Gaussian into a needle on a moving frame (the rest shapes are held to the same
   ratio after every optimizer step; before, ±0.5 per axis let a ratio of 8 reach 22);
+* with `motion_landmarks` (the recipe's `landmark_motion`), the face's Gaussians also
+  move with the tracked landmarks nearest them: a fixed linear map from the codes to
+  landmark motion, regressed on the training frames (landmark_motion.py), added to the
+  position offset before its bound;
 * the background is the ingest plate plus a learned low-resolution residual,
   composited under the rendered alpha.
 
@@ -39,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avatarzoo.renderers.gaussian._torch_rasterizer import quat_to_rotmat
+from avatarzoo.renderers.gaussian.landmark_motion import NEIGHBOURS, landmark_offsets
 from avatarzoo.renderers.gaussian.rasterize import over_background, rasterize
 
 N_OUT = 13  # deformation outputs: Δposition 3, Δrotation 3, Δlog-scale 3, Δopacity 1, Δcolour 3
@@ -159,6 +164,7 @@ class GaussianAvatar(nn.Module):
         bg_residual_size: int = 32,
         bounds: Tensor | None = None,  # [13] (offset_bounds); None: unbounded offsets
         max_anisotropy: float | None = None,  # of the deformed Gaussians; None: unlimited
+        motion_landmarks: int = 0,  # L of the landmark-motion prior (landmark_motion.py); 0: none
     ):
         super().__init__()
         self.size = int(size)
@@ -182,6 +188,10 @@ class GaussianAvatar(nn.Module):
             raise ValueError(f"bounds must be [{N_OUT}] positive numbers, got {bounds}")
         # not persistent: the bound is the recipe's (renderer.json), not a weight
         self.register_buffer("bounds", None if bounds is None else bounds.float().clone(), persistent=False)
+        self.motion_landmarks = int(motion_landmarks)
+        if self.motion_landmarks:  # filled by fitting.build_model or a state dict
+            self.register_buffer("motion_basis", torch.zeros(d, self.motion_landmarks, 3))
+            self.register_buffer("motion_center", torch.zeros(d))
         self.resize(n)
 
     # --- per-Gaussian storage ------------------------------------------------------
@@ -194,6 +204,14 @@ class GaussianAvatar(nn.Module):
         for name, tail in shapes.items():
             setattr(self, name, nn.Parameter(torch.zeros((n,) + tail, device=dev)))
         self.register_buffer("gates", torch.zeros(n, self.n_groups, device=dev))
+        if self.motion_landmarks:
+            k = min(NEIGHBOURS, self.motion_landmarks)
+            self.register_buffer("motion_index", torch.zeros(n, k, dtype=torch.long, device=dev))
+            self.register_buffer("motion_weight", torch.zeros(n, k, device=dev))
+
+    def per_gaussian_buffers(self) -> tuple[str, ...]:
+        """The per-Gaussian buffers (not optimised; densification copies them)."""
+        return PER_GAUSSIAN_BUFFERS + (("motion_index", "motion_weight") if self.motion_landmarks else ())
 
     @property
     def n(self) -> int:
@@ -243,13 +261,19 @@ class GaussianAvatar(nn.Module):
     def deformation(self, expression: Tensor, gated: Tensor | None = None, *, bounded: bool = True) -> Tensor:
         """Offsets [B, N, 13] from expression [B, D], each within ±`bounds` when set
         (`bounded=False`: the offsets before the squash, to see how near the bounds a
-        fit drives them; benchmarks/offset_saturation.py)."""
+        fit drives them; benchmarks/offset_saturation.py). With `motion_landmarks` the
+        position offset is the learned one plus the landmark-motion prior
+        (landmark_motion.py), squashed together: no code moves a Gaussian past the bound."""
         groups = torch.arange(self.n_groups, device=expression.device)
         onehot = (self.channel_group[:, None] == groups[None]).to(expression.dtype)  # [D, R]
         # M[b, r] = Σ_{k in r} e[b, k] G_k: [B, R, F, 13]
         m = torch.einsum("bk,kr,kfo->brfo", expression, onehot, self.basis)
         g = self.gated_features() if gated is None else gated
         delta = g @ m.reshape(len(expression), -1, N_OUT)  # [B, N, 13]
+        if self.motion_landmarks:  # the landmark-motion prior, in units of `unit`, under the same bound
+            prior = landmark_offsets(expression, self.motion_basis, self.motion_center,
+                                     self.motion_index, self.motion_weight) / self.unit
+            delta = torch.cat([delta[..., :3] + prior, delta[..., 3:]], -1)
         if self.bounds is None or not bounded:
             return delta
         return self.bounds * torch.tanh(delta / self.bounds)  # b·tanh(Δ/b): |·| < b, slope 1 at 0

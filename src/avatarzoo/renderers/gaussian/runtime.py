@@ -95,6 +95,7 @@ class GaussianRenderer:
                 bg_residual_size=int(t["bg_residual"].shape[-1]),
                 bounds=offset_bounds(config.get("expression_limits")),
                 max_anisotropy=config.get("deformed_max_anisotropy"),
+                motion_landmarks=int(config.get("motion_landmarks", 0)),
             ).to(device)
             model.load_state_dict(t)
         except (KeyError, RuntimeError, ValueError, TypeError) as e:

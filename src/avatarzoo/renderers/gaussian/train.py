@@ -36,7 +36,8 @@ from torch import Tensor
 from avatarzoo.image_metrics import psnr, ssim_map
 from avatarzoo.renderers.gaussian.distributed import World, all_reduce_sum_, broadcast_state, check_agree
 from avatarzoo.renderers.gaussian.gates import GateField
-from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, PER_GAUSSIAN_BUFFERS, GaussianAvatar, limit_anisotropy
+from avatarzoo.renderers.gaussian.landmark_motion import MotionAnchors
+from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, GaussianAvatar, limit_anisotropy
 from avatarzoo.renderers.gaussian.sampling import frame_batch
 from avatarzoo.threads import cpu_threads
 
@@ -65,6 +66,7 @@ class TrainData:
     size: int
     val_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     gate_field: GateField | None = None
+    motion_anchors: MotionAnchors | None = None
     train_weight: np.ndarray | None = None
     # keep_on(): the frames (uint8 at S) and small arrays, resident on one CUDA device
     resident: dict | None = field(default=None, repr=False, compare=False)
@@ -272,10 +274,15 @@ def validation_psnr(model: GaussianAvatar, data: TrainData, opts: "GaussianRende
 
 
 @torch.no_grad()
-def refresh_gates_(model: GaussianAvatar, field_: GateField | None) -> None:
-    """The expression gates [N, R] recomputed from the Gaussians' rest positions."""
+def refresh_gates_(model: GaussianAvatar, field_: GateField | None,
+                   anchors: MotionAnchors | None = None) -> None:
+    """The expression gates [N, R] (and the landmark-motion anchors, when the model has
+    them) recomputed from the Gaussians' rest positions."""
     if field_ is not None:
         model.gates = field_(model.means.detach()).to(model.gates.dtype)
+    if anchors is not None and model.motion_landmarks:
+        model.motion_index, weight = anchors(model.means.detach())
+        model.motion_weight = weight.to(model.gates.dtype)
 
 
 @torch.no_grad()
@@ -296,7 +303,7 @@ def reindex(model: GaussianAvatar, opt: torch.optim.Adam, index: Tensor, fresh: 
                 state[k] = v
             opt.state[new] = state
         setattr(model, name, new)
-    for name in PER_GAUSSIAN_BUFFERS:
+    for name in model.per_gaussian_buffers():
         setattr(model, name, getattr(model, name)[index].clone())
 
 
@@ -518,7 +525,7 @@ def _fit(
             if added or removed:
                 log(f"step {step + 1}: +{added} -{removed} Gaussians → {model.n}")
         if (step + 1) % refresh_every == 0:  # gates follow where the Gaussians now are
-            refresh_gates_(model, data.gate_field)
+            refresh_gates_(model, data.gate_field, data.motion_anchors)
         stop = False
         if validating and ((step + 1) % opts.validation_interval == 0 or step + 1 == opts.steps):
             score = validation_psnr(model, data, opts, device)
