@@ -35,6 +35,25 @@ from avatarzoo.renderers.gaussian.gates import CHUNK, GateField
 NEIGHBOURS = 4
 
 
+def nonrigid_motion(
+    landmarks: np.ndarray,  # [N, L, 3] crop px (x, y used)
+    pose: np.ndarray,  # [N, 4, 4] canonical head → camera
+    K: np.ndarray,  # [3, 3]
+    canonical: np.ndarray,  # [L, 3] head space
+    ref_pose: np.ndarray,  # [4, 4]
+) -> np.ndarray:
+    """[N, L, 3] each frame's non-rigid landmark motion in the reference camera space
+    (world units): the tracked landmark unprojected at the posed canonical landmark's
+    depth minus that posed landmark, turned back into head space (so the head's rotation
+    is not in it) and then into the reference camera space."""
+    rot, trans = pose[:, :3, :3], pose[:, :3, 3]
+    cam = canonical[None] @ rot.transpose(0, 2, 1) + trans[:, None]  # [N, L, 3]
+    uv1 = np.concatenate([landmarks[..., :2], np.ones_like(landmarks[..., :1])], -1)
+    seen = (uv1 @ np.linalg.inv(K).T) * cam[..., 2:3]  # [N, L, 3] at the posed depth
+    head = (seen - cam) @ rot  # Rᵀ r per frame: [N, L, 3]
+    return head @ ref_pose[:3, :3].T
+
+
 def motion_basis(
     expression: np.ndarray,  # [N, D]
     landmarks: np.ndarray,  # [N, L, 3] crop px (x, y used)
@@ -45,17 +64,9 @@ def motion_basis(
     used: np.ndarray,  # [D] bool: channels the renderer takes
     ridge: float = 1e-2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(B [D, L, 3], ē [D]): each used channel's landmark motion in the reference camera
-    space (world units), unused channels 0. A frame's non-rigid landmark motion is the
-    tracked landmark unprojected at the posed canonical landmark's depth minus that
-    posed landmark, turned back into head space (so the head's rotation is not in it)
-    and then into the reference camera space."""
-    rot, trans = pose[:, :3, :3], pose[:, :3, 3]
-    cam = canonical[None] @ rot.transpose(0, 2, 1) + trans[:, None]  # [N, L, 3]
-    uv1 = np.concatenate([landmarks[..., :2], np.ones_like(landmarks[..., :1])], -1)
-    seen = (uv1 @ np.linalg.inv(K).T) * cam[..., 2:3]  # [N, L, 3] at the posed depth
-    head = (seen - cam) @ rot  # Rᵀ r per frame: [N, L, 3]
-    ref = head @ ref_pose[:3, :3].T  # [N, L, 3]
+    """(B [D, L, 3], ē [D]): each used channel's landmark motion (`nonrigid_motion`)
+    regressed on the codes, unused channels 0."""
+    ref = nonrigid_motion(landmarks, pose, K, canonical, ref_pose)
     y = ref.reshape(len(ref), -1)
     y = y - y.mean(0)
     x = expression[:, used].astype(np.float64)
@@ -102,4 +113,4 @@ def landmark_offsets(expression: Tensor, basis: Tensor, center: Tensor, index: T
     return (motion[:, index] * weight[None, :, :, None]).sum(2)  # [B, N, K, 3] → [B, N, 3]
 
 
-__all__ = ["MotionAnchors", "NEIGHBOURS", "landmark_offsets", "motion_basis"]
+__all__ = ["MotionAnchors", "NEIGHBOURS", "landmark_offsets", "motion_basis", "nonrigid_motion"]
