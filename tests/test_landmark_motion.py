@@ -101,7 +101,7 @@ def test_a_fitted_prior_travels_to_the_runtime(recording, tmp_path):
                        inputs={"ingest": recording[0], "track": recording[1]}, out=out,
                        scratch=tmp_path / "scratch", log=logging.getLogger("test"))
     run(ctx)
-    assert json.loads((out / "renderer.json").read_text())["motion_landmarks"] == 478
+    assert json.loads((out / "renderer.json").read_text())["shapes"]["motion_basis"] == [4, 478, 3]
     r = GaussianRenderer.from_dir(out)
     assert r.model.motion_landmarks == 478 and r.model.motion_basis.abs().sum() > 0
     d = load_inputs(*recording)
@@ -117,3 +117,25 @@ def test_no_code_moves_a_gaussian_past_the_position_bound(recording):
     delta = model.deformation(extreme)[0, :, :3]
     bound = GaussianRendererConfig().expression_limits.position
     assert delta.abs().max() <= bound and model.deformation(extreme, bounded=False)[0, :, :3].abs().max() > bound
+
+
+def test_a_corrupt_prior_in_a_bundle_is_a_bundle_error(recording, tmp_path):
+    from safetensors.torch import load_file
+
+    from avatarzoo.errors import BundleError
+    from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
+    from avatarzoo.renderers.gaussian.stage import run
+
+    out = tmp_path / "out"
+    out.mkdir()
+    ctx = StageContext(recipe=SimpleNamespace(renderer=_cfg(steps=2)), recipe_dir=tmp_path,
+                       inputs={"ingest": recording[0], "track": recording[1]}, out=out,
+                       scratch=tmp_path / "scratch", log=logging.getLogger("test"))
+    run(ctx)
+    config = json.loads((out / "renderer.json").read_text())
+    tensors = load_file(str(out / "renderer.safetensors"))
+    bad_index = {**tensors, "motion_index": tensors["motion_index"] + 478}
+    with pytest.raises(BundleError, match="motion_index points outside"):
+        GaussianRenderer.from_tensors(bad_index, config)
+    with pytest.raises(BundleError, match="do not fit"):
+        GaussianRenderer.from_tensors({**tensors, "motion_basis": tensors["motion_basis"].flatten()}, config)

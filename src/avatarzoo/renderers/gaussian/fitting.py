@@ -151,8 +151,6 @@ def renderer_config(model, cfg, space, body_names, groups, summary: dict) -> dic
         "expression_limits": cfg.model_dump(mode="json")["expression_limits"],
         # the deformed Gaussians' axis ratio (absent: fitted before it was held, unlimited)
         "deformed_max_anisotropy": model.max_anisotropy,
-        # landmarks of the landmark-motion prior (absent or 0: fitted without it)
-        "motion_landmarks": model.motion_landmarks,
         "space": json.loads(space.to_json()),
         "body_names": body_names,
         "config": cfg.model_dump(mode="json"),

@@ -95,11 +95,17 @@ class GaussianRenderer:
                 bg_residual_size=int(t["bg_residual"].shape[-1]),
                 bounds=offset_bounds(config.get("expression_limits")),
                 max_anisotropy=config.get("deformed_max_anisotropy"),
-                motion_landmarks=int(config.get("motion_landmarks", 0)),
+                # the landmark-motion prior's size is its tensor's (absent: fitted without it)
+                motion_landmarks=int(t["motion_basis"].shape[1]) if "motion_basis" in t else 0,
             ).to(device)
             model.load_state_dict(t)
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as e:
             raise BundleError(f"renderer tensors do not fit its config ({type(e).__name__}: {e})") from None
+        if model.motion_landmarks:  # gathered per frame: an index past the landmarks must not reach a kernel
+            idx = model.motion_index
+            if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= model.motion_landmarks):
+                raise BundleError(f"renderer tensor motion_index points outside its {model.motion_landmarks} "
+                                  f"landmarks (range {int(idx.min())}..{int(idx.max())})")
         return cls(model.to(device), config, compile=compile)
 
     @classmethod
