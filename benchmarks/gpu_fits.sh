@@ -29,6 +29,13 @@ set -uo pipefail
 budget=${BUDGET_S:-560}
 out=${OUT:-/tmp/out}
 t0=$(date +%s)
+seen=" "
+for spec in "$@"; do  # every build owns /tmp/fits/NAME and empties it: names must be set and unique
+  name=${spec%%:*}
+  case "$name" in ""|*/*|.|..) echo "error: spec '$spec' needs a plain NAME before its first ':'" >&2; exit 2;; esac
+  case "$seen" in *" $name "*) echo "error: two specs are named '$name'" >&2; exit 2;; esac
+  seen="$seen$name "
+done
 source benchmarks/gpu_env.sh
 log="$out/fits.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$log"
