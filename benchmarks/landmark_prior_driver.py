@@ -41,18 +41,13 @@ def main() -> None:
     import avatarzoo
     from avatarzoo.contracts.ingest import IngestOutput
     from avatarzoo.contracts.tracking import Tracking
-    from avatarzoo.errors import AvatarZooError
     from avatarzoo.geometry import rigid_mean
     from avatarzoo.renderers.gaussian.init import channel_groups
     from avatarzoo.renderers.gaussian.landmark_motion import motion_basis, nonrigid_motion
 
-    try:
-        tracking = Tracking.load(args.track / "tracking.safetensors")
-        hold = IngestOutput.open(args.ingest).info.holdout_start
-        avatar = avatarzoo.load(args.bundle)
-        driven = avatar.expressions_from_audio(args.audio).astype(np.float64)
-    except (AvatarZooError, OSError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+    tracking = Tracking.load(args.track / "tracking.safetensors")
+    hold = IngestOutput.open(args.ingest).info.holdout_start
+    driven = avatarzoo.load(args.bundle).expressions_from_audio(args.audio).astype(np.float64)
     t = tracking.tensors()
     codes, lms, pose, K, canonical = (np.asarray(t[k], np.float64)
                                       for k in ("expression", "landmarks", "pose", "K", "canonical"))
@@ -84,4 +79,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from avatarzoo.cli import friendly  # a missing or unreadable input: its message, no traceback
+
+    friendly(main)()

@@ -80,9 +80,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from avatarzoo.errors import AvatarZooError
+    from avatarzoo.cli import friendly  # a missing or unreadable input: its message, no traceback
 
-    try:
-        main()
-    except AvatarZooError as e:  # a missing or unreadable stage output: its message names the file
-        raise SystemExit(f"error: {e}")
+    friendly(main)()
