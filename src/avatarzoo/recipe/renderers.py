@@ -96,7 +96,9 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         False,
         description="Move the face's Gaussians with the tracked landmarks as well: a ridge"
         " regression on the training frames of how each channel moves each landmark, blended"
-        " onto the Gaussians near them (landmark_motion.py), under the learned offsets.",
+        " onto the Gaussians near them (landmark_motion.py) and added to the learned position"
+        " offset inside its bound. Off: on the demo it lowered the speech-driven mouth"
+        " (BENCHMARKS.md, session 9).",
     )
     skip_regions: list[str] = Field(
         default_factory=lambda: ["residual"],
