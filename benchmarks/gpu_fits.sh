@@ -14,7 +14,8 @@
 #     SOURCE: `demo` (recipes/demo-v1.yaml as it is) or a clip in .gpu/clips/ (the demo
 #     recipe's settings and profiles with that video and `holdout: 0.2`);
 #     FIELD=VALUE: a recipe field by its dotted path, VALUE read as YAML (`null` drops a
-#     section, e.g. audio_driver=null; renderer.max_anisotropy=null unbounds).
+#     section, e.g. audio_driver=null; renderer.max_anisotropy=null unbounds; a list keeps its
+#     commas: renderer.landmark_motion=[brows,eyes]).
 #   e.g. bash benchmarks/gpu_fits.sh d6k:demo:h100-fast d12k:demo:h100
 #
 # BUDGET_S (default 560): every build is cut off (timeout) that long after the start.
@@ -55,7 +56,7 @@ one() {  # one() NAME SOURCE PROFILE SETS: recipe, build, eval, metrics into /tm
   fi
   export AVATARZOO_CACHE=$dir/cache
   python3 - "$source" "$name" "$dir/recipe.yaml" "$sets" "$PWD" <<'PY' || return
-import sys, yaml
+import re, sys, yaml
 source, name, path, sets, repo = sys.argv[1:]
 r = yaml.safe_load(open(f"{repo}/recipes/demo-v1.yaml"))
 r["recording"]["video"] = f"{repo}/data/obama-address-20s.mp4"
@@ -63,7 +64,7 @@ if source != "demo":
     r["recording"].update(video=f"{repo}/.gpu/clips/{source}.mp4", holdout=0.2)
     r["card"] = {"license": "other", "consent": "measurement only; not published", "source": source}
 r["avatar"] = name
-for item in filter(None, sets.split(",")):
+for item in filter(None, re.split(r",(?=[\w.]+=)", sets)):  # a YAML list value keeps its commas
     field, value = item.split("=", 1)
     *parents, last = field.split(".")
     node = r

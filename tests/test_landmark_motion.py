@@ -51,6 +51,19 @@ def test_the_regression_finds_what_each_channel_moves(recording):
     assert np.allclose(center, d["expression"].mean(0), atol=1e-5)
 
 
+def test_listed_regions_keep_only_their_channels_motion(recording):
+    """`landmark_motion: [eyes, cheeks]`: the regression still takes every used channel,
+    only the eyes' row survives (synthetic-4 has no cheeks: logged, not an error)."""
+    d = load_inputs(*recording)
+    logged = []
+    every, _, _ = build_model(d, _cfg(), train_size=SIZE, log=logged.append)
+    eyes, _, _ = build_model(d, _cfg(landmark_motion=["eyes", "cheeks"]), train_size=SIZE, log=logged.append)
+    assert eyes.motion_basis[[0, 2, 3]].abs().sum() == 0  # mouth, brows, (skipped) residual
+    assert torch.allclose(eyes.motion_basis[1], every.motion_basis[1])  # the eyes' own share
+    assert every.motion_basis[0].abs().sum() > 0
+    assert any("landmark_motion names 'cheeks'" in line for line in logged)
+
+
 def test_anchors_blend_near_landmarks_and_are_zero_far_away():
     lm = torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]])
     field = GateField(lm, torch.ones(3, 1), radius=0.5)

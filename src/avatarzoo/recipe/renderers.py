@@ -92,13 +92,15 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         " hair far from the face never move with the expression. Gates are recomputed from"
         " each Gaussian's rest position every `densify_every` steps (and for clones).",
     )
-    landmark_motion: bool = Field(
+    landmark_motion: bool | list[str] = Field(
         False,
         description="Move the face's Gaussians with the tracked landmarks as well: a ridge"
         " regression on the training frames of how each channel moves each landmark, blended"
         " onto the Gaussians near them (landmark_motion.py) and added to the learned position"
-        " offset inside its bound. Off: on the demo it lowered the speech-driven mouth"
-        " (BENCHMARKS.md, session 9).",
+        " offset inside its bound. true: every channel the renderer takes; a list of regions"
+        " (e.g. [brows, eyes]): only their channels move the landmarks (the regression still"
+        " takes them all, so each keeps its own share); a region the space lacks is logged."
+        " Off: on the demo all channels lowered the speech-driven mouth (BENCHMARKS.md, session 9).",
     )
     skip_regions: list[str] = Field(
         default_factory=lambda: ["residual"],

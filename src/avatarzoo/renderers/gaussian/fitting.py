@@ -57,6 +57,22 @@ def _streamed_mean(frames: np.ndarray, masks: np.ndarray, idx: np.ndarray, size:
     return (acc / len(pick) / 255.0).astype(np.float32), np.median(np.stack(ms), 0) / 255.0
 
 
+def _moving_channels(setting, space, used: np.ndarray, log) -> np.ndarray:
+    """[D] bool: the used channels the landmark-motion prior moves: all for `true`, else
+    those of the listed regions (a region the space lacks, or one skipped, is logged)."""
+    if setting is True:
+        return used
+    moving = np.zeros_like(used)
+    for region in setting:
+        idx = list(space.indices(region))
+        if not idx or not used[idx].any():
+            log(f"renderer: landmark_motion names '{region}', which space '{space.name}' does not"
+                " give the renderer")
+            continue
+        moving[idx] = used[idx]
+    return moving
+
+
 def build_model(d: dict, cfg, *, train_size: int, log=print):
     """The initial `GaussianAvatar` and the `TrainData` for the inputs `d` (load_inputs)."""
     import torch
@@ -107,7 +123,7 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
         torso_depth=scal["torso_depth"], channel_group=torch.as_tensor(group), n_groups=len(names),
         background=torch.as_tensor(d["background"]).permute(2, 0, 1), feature_dim=cfg.feature_dim,
         unit=scal["unit"], bounds=offset_bounds(limits), max_anisotropy=cfg.max_anisotropy,
-        motion_landmarks=d["canonical"].shape[0] if cfg.landmark_motion else 0,
+        motion_landmarks=d["canonical"].shape[0] if cfg.landmark_motion else 0,  # True or a non-empty list
     )
     with torch.no_grad():
         for k, v in init.items():
@@ -115,8 +131,9 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     gate_field = GateField.from_face(d["canonical"], ref_pose, aff, unit=scal["unit"], radius=cfg.gate_radius)
     anchors = None
     if cfg.landmark_motion:
+        moving = _moving_channels(cfg.landmark_motion, d["space"], group >= 0, log)
         basis, center = motion_basis(expr[train_idx], d["landmarks"][train_idx], pose[train_idx], K,
-                                     d["canonical"].astype(np.float64), ref_pose, group >= 0)
+                                     d["canonical"].astype(np.float64), ref_pose, group >= 0, moving=moving)
         with torch.no_grad():
             model.motion_basis.copy_(torch.as_tensor(basis))
             model.motion_center.copy_(torch.as_tensor(center))

@@ -63,9 +63,12 @@ def motion_basis(
     ref_pose: np.ndarray,  # [4, 4]
     used: np.ndarray,  # [D] bool: channels the renderer takes
     ridge: float = 1e-2,
+    moving: np.ndarray | None = None,  # [D] bool: channels whose motion is kept; None: used
 ) -> tuple[np.ndarray, np.ndarray]:
     """(B [D, L, 3], ē [D]): each used channel's landmark motion (`nonrigid_motion`)
-    regressed on the codes, unused channels 0."""
+    regressed on the codes of all used channels, then kept for the `moving` ones only
+    (a partial effect each: a mouth channel's share of the lips is not handed to a
+    correlated brow channel); the others' rows are 0."""
     ref = nonrigid_motion(landmarks, pose, K, canonical, ref_pose)
     y = ref.reshape(len(ref), -1)
     y = y - y.mean(0)
@@ -77,6 +80,8 @@ def motion_basis(
     coef = np.linalg.solve(a, x.T @ y)  # [D_used, L * 3]
     basis = np.zeros((expression.shape[1], landmarks.shape[1], 3))
     basis[used] = coef.reshape(-1, landmarks.shape[1], 3)
+    if moving is not None:
+        basis[~np.asarray(moving, bool)] = 0
     return basis.astype(np.float32), center.astype(np.float32)
 
 
