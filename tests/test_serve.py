@@ -181,11 +181,13 @@ def test_a_full_server_says_so_and_serves_again_when_a_slot_frees(client):
 
 def test_a_client_that_never_reads_is_closed_and_does_not_stall_another(avatar):
     """Under uvicorn: the never-reading client's frames back up through TCP, its queue
-    drops them, then it is closed (4504); a normal client streams throughout."""
+    drops them, then it is closed (4504); a normal client streams throughout. The stuck
+    client never sends either, so the idle timeout is set far past the send timeout (5 s):
+    on a loaded CPU its frames back up slowly, and an idle close (4408) must not win."""
     from websockets.sync.client import connect
 
     sent = speech(2.0)
-    with LiveServer(make_app(avatar, idle_timeout_s=10.0, max_ahead_s=3.0)) as srv:
+    with LiveServer(make_app(avatar, idle_timeout_s=120.0, max_ahead_s=3.0)) as srv:
         stuck = never_reading_client(srv.port, {"type": "start", "format": "rgb"})
         try:
             covered, frames = 0, 0
@@ -207,7 +209,7 @@ def test_a_client_that_never_reads_is_closed_and_does_not_stall_another(avatar):
                         assert h.source[0] == covered
                         covered = h.source[1]
                 feeder.join()
-                h = srv.wait_health(lambda h: h["closed"].get("4504", 0) >= 1)
+                h = srv.wait_health(lambda h: h["closed"].get("4504", 0) >= 1, timeout=90.0)
                 assert h["closed"].get("4504") == 1 and h["sessions"] == 1, h
                 ws.send('{"type": "stop"}')
                 for _ in ws:  # the frames still queued, then the close
