@@ -70,8 +70,9 @@ def test_a_gaussian_far_from_the_face_gets_zero_gate_and_does_not_move_with_expr
         model.features.normal_(0, 1.0)
     from avatarzoo.renderers.gaussian.train import refresh_gates_
 
-    refresh_gates_(model, data.gate_field)
-    assert (model.gates[far] == 0).all()
+    assert data.motion_anchors is not None  # the landmark-motion prior is on by default: it must not move it either
+    refresh_gates_(model, data.gate_field, data.motion_anchors)
+    assert (model.gates[far] == 0).all() and (model.motion_weight[far] == 0).all()
     assert (model.gates.sum(1) > 0).any()  # the face is still gated
     pose = model.ref_pose[None].repeat(2, 1, 1)
     body = torch.zeros(2, 3, 2)
@@ -95,8 +96,9 @@ def test_gates_follow_clones_at_densify_rounds(recording):
 # --- bounded offsets -------------------------------------------------------------------
 
 
-def test_offsets_stay_within_their_bounds_under_extreme_codes(recording):
-    model, _, _ = _model(recording)
+@pytest.mark.parametrize("landmark_motion", [False, True])
+def test_offsets_stay_within_their_bounds_under_extreme_codes(recording, landmark_motion):
+    model, _, _ = _model(recording, landmark_motion=landmark_motion)
     lim = _cfg().expression_limits
     with torch.no_grad():
         model.basis.normal_(0, 1.0)
@@ -110,9 +112,11 @@ def test_offsets_stay_within_their_bounds_under_extreme_codes(recording):
         assert (delta.abs() <= bounds + 1e-6).all()
         raw = model.deformation(e, bounded=False)  # the offsets before the squash
         assert torch.allclose(delta, bounds * torch.tanh(raw / bounds))
-        if scale == 1e-5:  # tiny codes: the squash is the identity (compare with no bounds)
+        if scale == 1e-5:  # tiny codes: the squash is the identity (compare with no bounds); the
+            # prior is centred on the mean code, so there tiny codes are not tiny offsets
             b, model.bounds = model.bounds, None
-            assert torch.allclose(delta, model.deformation(e), rtol=1e-3, atol=1e-9)
+            if not landmark_motion:
+                assert torch.allclose(delta, model.deformation(e), rtol=1e-3, atol=1e-9)
             assert torch.equal(model.deformation(e), raw)
             model.bounds = b
         else:

@@ -93,14 +93,17 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         " each Gaussian's rest position every `densify_every` steps (and for clones).",
     )
     landmark_motion: bool | list[str] = Field(
-        False,
+        True,
         description="Move the face's Gaussians with the tracked landmarks as well: a ridge"
         " regression on the training frames of how each channel moves each landmark, blended"
         " onto the Gaussians near them (landmark_motion.py) and added to the learned position"
-        " offset inside its bound. true: every channel the renderer takes; a list of regions"
-        " (e.g. [brows, eyes]): only their channels move the landmarks (the regression still"
-        " takes them all, so each keeps its own share); a region the space lacks is logged."
-        " Off: on the demo all channels lowered the speech-driven mouth (BENCHMARKS.md, session 9).",
+        " offset inside its bound. true (the default): every channel the renderer takes; a list of"
+        " regions (e.g. [brows, eyes]): only their channels move the landmarks (the regression still"
+        " takes them all, so each keeps its own share); a region the space lacks is logged; false:"
+        " the learned offsets alone. At 512² on five people it brought the demo's brows (0.90 in two"
+        " builds, 0.74-0.84 in nine without) and a newsreader's one-blink eyelids (amplitude"
+        " 0.83-0.95, 0.62-0.80 without) into the bars, the rest level; at 128² the demo's"
+        " speech-driven mouth fell with it (BENCHMARKS.md, sessions 9-11).",
     )
     skip_regions: list[str] = Field(
         default_factory=lambda: ["residual"],
