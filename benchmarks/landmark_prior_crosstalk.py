@@ -54,10 +54,9 @@ def one(ingest: Path, track: Path) -> None:
     ref_pose = rigid_mean(pose[:hold])
     truth = nonrigid_motion(lms, pose, K, canonical, ref_pose)[hold:]  # [H, L, 3]
     space = tracking.space
-    _, group = channel_groups(space, ("residual",))
+    names, group = channel_groups(space, ("residual",))  # the renderer's default skip_regions
     used = group >= 0
     basis, center = motion_basis(codes[:hold], lms[:hold], pose[:hold], K, canonical, ref_pose, used)
-    names, _ = channel_groups(space, ("residual",))
     aff = group_affinity(codes[:hold], lms[:hold], pose[:hold], K, canonical, group, len(names))  # [L, R]
     gated = basis * np.where(used[:, None], aff[:, np.maximum(group, 0)].T, 0)[..., None]  # B[k, l] · a[l, r(k)]
     x = codes[hold:] - center  # [H, D]

@@ -14,7 +14,6 @@ not the runtime's CUDA graph.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -46,15 +45,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=50)
     args = ap.parse_args()
 
-    from safetensors.torch import load_file
-
     from avatarzoo.contracts.tracking import Tracking
     from avatarzoo.renderers.gaussian.runtime import GaussianRenderer
 
-    tensors = load_file(str(args.renderer_dir / "renderer.safetensors"))
-    if "motion_basis" not in tensors:
+    fitted = GaussianRenderer.from_dir(args.renderer_dir)  # says which file is missing or wrong
+    if not fitted.model.motion_landmarks:
         raise SystemExit(f"error: {args.renderer_dir} was fitted without the landmark-motion prior")
-    config = json.loads((args.renderer_dir / "renderer.json").read_text())
+    tensors, config = fitted.model.state_dict(), fitted.config
     variants = {
         "with the prior": tensors,
         "without": {k: v for k, v in tensors.items() if not k.startswith("motion_")},
