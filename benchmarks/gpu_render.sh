@@ -17,8 +17,14 @@
 # RENDERER_JSON='{"validation_stride": 0}': merged into every clip's renderer section
 # (an ablation, the same for all clips; the demo keeps its recipe). REPEAT_DEMO=1: after the fps, the demo is built again from another empty cache (two
 # builds of one recipe on one GPU). SKIP_PARITY=1 skips the rasterizer parity check,
-# SKIP_PROFILE=1 render_profile.py. FPS_PATHS (default "eager compiled"): the per-frame
-# paths render_fps.py times (render_fps.py --paths). TESTS="tests/x.py ...": run those
+# SKIP_PROFILE=1 render_profile.py (PROFILE_BATCH, default "1 8"). FPS_PATHS (default "eager compiled"): the per-frame
+# paths render_fps.py times (render_fps.py --paths); FPS_PRIOR="with without" also times them
+# without the landmark-motion prior (render_fps.py --prior); FPS_SECONDS (default 10) per row,
+# FPS_TIMEOUT (default 150) for all. FPS_BEFORE_SRC=DIR: the same rows (eager) with DIR as src/
+# (e.g. an older commit's `git archive HEAD src`, carried) → fps_before.json; with AB_ROUNDS=N,
+# N alternating rounds of both (eager, the prior on, 4 s a row) → ab.json, and PROFILE_BEFORE=1
+# render_profile.py with DIR too → profile_before.json. BLEND=1: prior_blend.py (the prior's blend forms) → blend.json.
+# TESTS="tests/x.py ...": run those
 # tests here first (the GPU-only ones: e.g. tests/test_gaussian_compiled.py). STREAM=1:
 # after the fps, stream_latency.py on the demo bundle (its audio driver, on the GPU).
 # Budget: BUDGET_S (default 530) seconds from the start; a clip build starts only with
@@ -76,8 +82,50 @@ build_eval recipes/demo-v1.yaml demo $(( $(left) - 60 ))
 echo "== render fps at 512², batch 1 and 8 (demo, $profile)" | tee -a "$log"
 fr=$(stage_dir recipes/demo-v1.yaml fit_renderer "$profile")
 tr=$(stage_dir recipes/demo-v1.yaml track "$profile")
-timeout 150 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
-  --batch 1 8 --max-seconds 10 --paths ${FPS_PATHS:-eager compiled} --out "$out/fps.json" 2>&1 | tail -40 | tee -a "$log"
+timeout ${FPS_TIMEOUT:-150} python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" --device cuda --size 512 \
+  --batch 1 8 --max-seconds ${FPS_SECONDS:-10} --paths ${FPS_PATHS:-eager compiled} --prior ${FPS_PRIOR:-with} \
+  --out "$out/fps.json" 2>&1 | tail -40 | tee -a "$log"
+if [ -n "${FPS_BEFORE_SRC:-}" ] && [ -z "${AB_ROUNDS:-}" ]; then  # the same bundle through another checkout's src/ (eager): before/after in one call
+  echo "== render fps with $FPS_BEFORE_SRC (eager)" | tee -a "$log"
+  PYTHONPATH="/tmp/site:$FPS_BEFORE_SRC" timeout 90 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" \
+    --device cuda --size 512 --batch 1 8 --max-seconds ${FPS_SECONDS:-10} --paths eager --prior ${FPS_PRIOR:-with} \
+    --out "$out/fps_before.json" 2>&1 | grep -E '^\{"' | tee -a "$log"
+fi
+if [ -n "${FPS_BEFORE_SRC:-}" ] && [ -n "${AB_ROUNDS:-}" ]; then  # before/after interleaved: drift hits both
+  echo "== A/B: $AB_ROUNDS rounds of (src, $FPS_BEFORE_SRC), eager, the prior on" | tee -a "$log"
+  for r in $(seq "$AB_ROUNDS"); do
+    for side in after before; do
+      src=src; [ $side = before ] && src=$FPS_BEFORE_SRC
+      PYTHONPATH="/tmp/site:$src" timeout 60 python3 benchmarks/render_fps.py "$fr" "$tr/tracking.safetensors" \
+        --device cuda --size 512 --batch 1 8 --max-seconds 4 --paths eager --out "/tmp/ab_${side}_$r.json" >/dev/null 2>&1
+    done
+  done
+  python3 - "$AB_ROUNDS" "$out/ab.json" <<'PY' 2>&1 | tee -a "$log"
+import json, sys
+rounds, rows = int(sys.argv[1]), {}
+for side in ("after", "before"):
+    for r in range(1, rounds + 1):
+        try:
+            d = json.load(open(f"/tmp/ab_{side}_{r}.json"))
+        except OSError:
+            continue
+        for b in ("batch1", "batch8"):
+            rows.setdefault(side, {}).setdefault(b, []).append(d[b]["median_ms"])
+json.dump(rows, open(sys.argv[2], "w"), indent=2)
+for b in ("batch1", "batch8"):
+    line = "  ".join(f"{side} {sorted(v[b])} ms" for side, v in rows.items())
+    print(f"A/B {b}: {line}")
+PY
+  if [ -n "${PROFILE_BEFORE:-}" ]; then
+    echo "== where the time goes, $FPS_BEFORE_SRC" | tee -a "$log"
+    PYTHONPATH="/tmp/site:$FPS_BEFORE_SRC" timeout 150 python3 benchmarks/render_profile.py "$fr" "$tr/tracking.safetensors" \
+      --size 512 --batch 1 --out "$out/profile_before.json" 2>&1 | tail -22 | tee -a "$log"
+  fi
+fi
+if [ -n "${BLEND:-}" ]; then  # the landmark-motion prior's blend: gather against embedding_bag, eager and graphed
+  echo "== prior blend forms (prior_blend.py, demo)" | tee -a "$log"
+  timeout 90 python3 benchmarks/prior_blend.py "$fr" --device cuda --json "$out/blend.json" 2>&1 | tail -12 | tee -a "$log"
+fi
 if [ -n "${STREAM:-}" ]; then  # the bundle's audio driver: audio chunk → expressions → 512² frame
   echo "== streaming latency (stream_latency.py, demo bundle)" | tee -a "$log"
   timeout 90 python3 benchmarks/stream_latency.py "$AVATARZOO_CACHE/bundles/demo-v1" --device cuda \
@@ -85,7 +133,7 @@ if [ -n "${STREAM:-}" ]; then  # the bundle's audio driver: audio chunk → expr
 fi
 if [ -z "${SKIP_PROFILE:-}" ]; then
 echo "== where the time goes (render_profile.py)" | tee -a "$log"
-timeout 150 python3 benchmarks/render_profile.py "$fr" "$tr/tracking.safetensors" --size 512 --batch 1 8 \
+timeout 150 python3 benchmarks/render_profile.py "$fr" "$tr/tracking.safetensors" --size 512 --batch ${PROFILE_BATCH:-1 8} \
   --out "$out/profile.json" 2>&1 | tail -40 | tee -a "$log"
 fi
 

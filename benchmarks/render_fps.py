@@ -10,6 +10,8 @@ output in the cache); the driving signals are the last --frames tracked frames.
 --size renders at S² (default: the renderer's own side). `--paths eager compiled`
 times both per-frame paths in one process (GaussianRenderer's `compile`, opt-in on
 CUDA; the default is the runtime's own, eager): rows `batchB` and `compiled_batchB`.
+`--prior with without` also times the same Gaussians without the landmark-motion
+prior's tensors (the runtime then has no prior): rows `noprior_batchB`, ... .
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
     ap.add_argument("--paths", nargs="+", choices=("eager", "compiled"), default=["eager"])
+    ap.add_argument("--prior", nargs="+", choices=("with", "without"), default=["with"],
+                    help="'without': the same renderer minus its landmark-motion tensors")
     ap.add_argument("--out", default=None, help="also write the result here (JSON)")
     args = ap.parse_args()
     tr = Tracking.load(args.tracking)
@@ -49,13 +53,21 @@ def main() -> None:
     e, p, b = t(tr.expression), t(tr.pose), t(tr.body)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     out = {"device": name}
-    for path in args.paths:
-        renderer = GaussianRenderer.from_dir(args.renderer_dir, args.device, compile=path == "compiled")
-        out.update(size=args.size or renderer.size, gaussians=int(renderer.model.means.shape[0]))
-        prefix = "" if path == "eager" else "compiled_"
-        for batch in args.batch:
-            out[f"{prefix}batch{batch}"] = row = _timed(renderer, e, p, b, batch, args)
-            print(json.dumps({f"{prefix}batch{batch}": row, "compiled": renderer.compiled}), flush=True)
+    fitted = GaussianRenderer.from_dir(args.renderer_dir)  # says which file is missing or wrong
+    tensors, config = fitted.model.state_dict(), fitted.config
+    out["prior"] = bool(fitted.model.motion_landmarks)
+    for prior in args.prior:
+        if prior == "without" and not out["prior"]:
+            print(f"{args.renderer_dir} has no landmark-motion prior: no 'without' rows", flush=True)
+            continue
+        kept = tensors if prior == "with" else {k: v for k, v in tensors.items() if not k.startswith("motion_")}
+        for path in args.paths:
+            renderer = GaussianRenderer.from_tensors(kept, config, args.device, compile=path == "compiled")
+            out.update(size=args.size or renderer.size, gaussians=int(renderer.model.means.shape[0]))
+            prefix = ("" if prior == "with" else "noprior_") + ("" if path == "eager" else "compiled_")
+            for batch in args.batch:
+                out[f"{prefix}batch{batch}"] = row = _timed(renderer, e, p, b, batch, args)
+                print(json.dumps({f"{prefix}batch{batch}": row, "compiled": renderer.compiled}), flush=True)
     print(json.dumps(out, indent=2))
     if args.out:
         with open(args.out, "w") as fh:
