@@ -67,10 +67,10 @@ def main() -> None:
               f" ({len(channels)} channels)")
         splits = {f"top 3% of training frames by {args.group} RMS": codes[order[-k:]],
                   "middle training frames": codes[order[hold // 2 - k:hold // 2 + k]]}
-    gated = model.gated_features()
+    fixed = model.fixed()
     for split, e in splits.items():
         with torch.inference_mode():
-            ratio = torch.cat([(model.deformation(e[a:a + 16], gated, bounded=False) / model.bounds).abs()[:, who]
+            ratio = torch.cat([(model.deformation(e[a:a + 16], fixed, bounded=False) / model.bounds).abs()[:, who]
                                for a in range(0, len(e), 16)])  # [M, Nw, 13]
         parts = []
         for kind, sl in kinds.items():

@@ -52,6 +52,63 @@ def test_similarity_2d_recovers_a_known_transform():
     assert torch.allclose(back, dst, atol=1e-4)
 
 
+def test_rotation_matrices_equal_the_reference_at_any_length():
+    """The per-frame form (products of q, one matmul) against the textbook reference."""
+    from avatarzoo.renderers.gaussian._torch_rasterizer import quat_to_rotmat
+    from avatarzoo.renderers.gaussian.model import _quat_products, rotation_matrices
+
+    g = torch.Generator().manual_seed(2)
+    q = torch.randn(3, 50, 4, generator=g) * torch.rand(3, 50, 1, generator=g).add(0.05) * 4
+    rot = rotation_matrices(q, _quat_products())
+    assert rot.shape == (3, 50, 3, 3)
+    assert torch.allclose(rot, quat_to_rotmat(q), atol=2e-6)
+    eye = torch.eye(3).expand_as(rot)
+    assert torch.allclose(rot @ rot.transpose(-1, -2), eye, atol=1e-5)
+
+
+@pytest.mark.parametrize("points", [2, 1])
+def test_torso_transform_is_the_lifted_similarity(recording, points):
+    """The model's torso motion against its definition: `similarity_2d` of the driving
+    points to the reference ones, lifted to the torso depth through K⁻¹."""
+    from avatarzoo.renderers.gaussian.model import pinhole_inverse
+
+    model, _, _, _ = _model(recording)
+    if points == 1:
+        model.body_index, model.body_ref = model.body_index[:1], model.body_ref[:1]
+    g = torch.Generator().manual_seed(3)
+    body = torch.randn(4, 3, 2, generator=g) * 5 + 20
+    body[:, model.body_index] = model.body_ref + torch.randn(4, points, 2, generator=g) * 3
+    pts = body[:, model.body_index]
+    s, rot2, c_src, c_dst = similarity_2d(model.body_ref.expand_as(pts), pts)
+    kinv = pinhole_inverse(model.K)
+
+    def lift(c):
+        return model.torso_depth * (torch.cat([c, torch.ones_like(c[:, :1])], -1) @ kinv.T)
+
+    want = torch.eye(4).repeat(4, 1, 1)
+    want[:, :2, :2] = rot2
+    want[:, :3, :3] *= s[:, None, None]
+    want[:, :3, 3] = lift(c_dst) - (want[:, :3, :3] @ lift(c_src)[..., None])[..., 0]
+    assert torch.allclose(model.torso_transform(body), want, atol=1e-4)
+
+
+def test_deformation_is_the_grouped_blendshape_sum(recording):
+    """Δ = Σ_r g_r f (Σ_{k in r} e_k G_k), written out with einsum, against the model's
+    one-matmul form (its basis placed per group in `fixed()`)."""
+    model, _, _, _ = _model(recording, landmark_motion=False, expression_limits=None)
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        model.basis.copy_(torch.randn(model.basis.shape, generator=g))
+        model.features.copy_(torch.randn(model.features.shape, generator=g))
+        model.gates.copy_(torch.rand(model.gates.shape, generator=g))
+    e = torch.randn(3, model.channel_group.numel(), generator=g)
+    onehot = (model.channel_group[:, None] == torch.arange(model.n_groups)[None]).float()
+    m = torch.einsum("bk,kr,kfo->brfo", e, onehot, model.basis)
+    want = torch.einsum("nr,nf,brfo->bno", model.gates, model.features, m)
+    with torch.no_grad():
+        assert torch.allclose(model.deformation(e), want, rtol=1e-4, atol=1e-4)
+
+
 def test_closed_form_inverses():
     from avatarzoo.geometry import rigid_mean
     from avatarzoo.renderers.gaussian.model import pinhole_inverse, rigid_inverse

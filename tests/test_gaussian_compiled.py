@@ -51,9 +51,9 @@ def test_compiled_gaussians_equal_the_eager_reference(recording):
     e, p, b = _inputs(d)
     fast = torch.compile(model.gaussians, fullgraph=True)  # as GaussianRenderer does
     with torch.inference_mode():
-        gated = model.gated_features()
+        fixed = model.fixed()
         for n in (3, 2):  # the first shape, then the recompile with a symbolic batch
-            want, got = model.gaussians(e[:n], p[:n], b[:n], gated=gated), fast(e[:n], p[:n], b[:n], gated=gated)
+            want, got = model.gaussians(e[:n], p[:n], b[:n], fixed=fixed), fast(e[:n], p[:n], b[:n], fixed=fixed)
             assert want.keys() == got.keys()
             for k in want:
                 assert torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-5), (n, k)

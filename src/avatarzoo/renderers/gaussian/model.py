@@ -37,12 +37,12 @@ Bp body points, S frame side.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from avatarzoo.renderers.gaussian._torch_rasterizer import quat_to_rotmat
 from avatarzoo.renderers.gaussian.landmark_motion import NEIGHBOURS, landmark_offsets
 from avatarzoo.renderers.gaussian.rasterize import over_background, rasterize
 
@@ -52,6 +52,51 @@ PER_GAUSSIAN = ("means", "quats", "log_scales", "opacity_logits", "color_logits"
 PER_GAUSSIAN_BUFFERS = ("gates",)
 #: The order of `ExpressionLimits`' fields in the 13 deformation outputs.
 BOUND_LAYOUT = (("position", 3), ("rotation", 3), ("log_scale", 3), ("opacity", 1), ("color", 3))
+
+
+def _quat_products() -> Tensor:
+    """[16, 9]: each rotation-matrix entry of a quaternion (w, x, y, z) as a combination
+    of its products q_i q_j, row 4 i + j (R₀₀ = w² + x² − y² − z², R₀₁ = 2(xy − wz), ...)."""
+    c = torch.zeros(4, 4, 3, 3)
+    w, x, y, z = range(4)
+    for i, sign in ((w, 1), (x, 1), (y, -1), (z, -1)):
+        c[i, i, 0, 0] = sign
+    for i, sign in ((w, 1), (x, -1), (y, 1), (z, -1)):
+        c[i, i, 1, 1] = sign
+    for i, sign in ((w, 1), (x, -1), (y, -1), (z, 1)):
+        c[i, i, 2, 2] = sign
+    for (a, b), (r, col), sign in (((x, y), (0, 1), 1), ((w, z), (0, 1), -1), ((x, z), (0, 2), 1),
+                                   ((w, y), (0, 2), 1), ((x, y), (1, 0), 1), ((w, z), (1, 0), 1),
+                                   ((y, z), (1, 2), 1), ((w, x), (1, 2), -1), ((x, z), (2, 0), 1),
+                                   ((w, y), (2, 0), -1), ((y, z), (2, 1), 1), ((w, x), (2, 1), 1)):
+        c[a, b, r, col] = c[b, a, r, col] = sign  # 2 q_a q_b, split over both products
+    return c.reshape(16, 9)
+
+
+def rotation_matrices(quats: Tensor, products: Tensor) -> Tensor:
+    """Rotation matrices [..., 3, 3] of quaternions (w, x, y, z) [..., 4], any non-zero
+    length: R = C vec(q qᵀ) / |q|², C = `products` [16, 9] (`_quat_products`). The same
+    matrices as the reference `_torch_rasterizer.quat_to_rotmat` (normalise, then the
+    textbook entries) in 6 kernels instead of ~40: per frame on CUDA it is launches,
+    not arithmetic, that cost (tests/test_gaussian.py holds the two together)."""
+    outer = (quats[..., :, None] * quats[..., None, :]).flatten(-2)  # [..., 16]
+    norm2 = quats.square().sum(-1, keepdim=True).clamp_min(1e-24)
+    return ((outer @ products) / norm2).unflatten(-1, (3, 3))
+
+
+class Fixed(NamedTuple):
+    """What `GaussianAvatar.gaussians` derives from parameters and buffers alone, the
+    same for every frame (`GaussianAvatar.fixed`): training derives it at each step
+    (it carries gradients), the runtime once. M torso-driving body points."""
+
+    gated: Tensor  # [N, R·F] gate ⊗ feature per Gaussian
+    expression_basis: Tensor  # [D, R·F·13] each channel's basis placed in its group's block
+    blend: Tensor  # [N, 2] head / torso weights (softmax of blend_logits)
+    ref_inverse: Tensor  # [4, 4] reference camera space → canonical head
+    torso_pattern: Tensor  # [M·2, 2] body points · this = (s cos θ, s sin θ) of the similarity
+    torso_origin: Tensor  # [3] the reference body centroid unprojected at the torso depth
+    torso_unproject: Tensor  # [3, 3] homogeneous px → camera space at the torso depth (z K⁻¹)
+    motion_basis: Tensor | None  # [D, L, 3] the landmark-motion prior in units of `unit`
 
 
 def offset_bounds(limits: dict[str, float] | None) -> Tensor | None:
@@ -188,6 +233,7 @@ class GaussianAvatar(nn.Module):
             raise ValueError(f"bounds must be [{N_OUT}] positive numbers, got {bounds}")
         # not persistent: the bound is the recipe's (renderer.json), not a weight
         self.register_buffer("bounds", None if bounds is None else bounds.float().clone(), persistent=False)
+        self.register_buffer("quat_products", _quat_products(), persistent=False)
         self.motion_landmarks = int(motion_landmarks)
         if self.motion_landmarks:  # filled by fitting.build_model or a state dict
             self.register_buffer("motion_basis", torch.zeros(d, self.motion_landmarks, 3))
@@ -223,34 +269,50 @@ class GaussianAvatar(nn.Module):
 
     # --- motions -------------------------------------------------------------------
 
-    def head_transform(self, pose: Tensor) -> Tensor:
-        """[B, 4, 4] reference camera space → camera space of each frame's head."""
-        return pose @ rigid_inverse(self.ref_pose)
+    def fixed(self) -> Fixed:
+        """The frame-invariant terms of `gaussians` (see `Fixed`)."""
+        groups = torch.arange(self.n_groups, device=self.K.device)
+        onehot = (self.channel_group[:, None] == groups[None]).to(self.basis.dtype)  # [D, R]
+        expression_basis = (onehot[:, :, None, None] * self.basis[:, None]).reshape(len(onehot), -1)
+        ref = self.body_ref  # [M, 2]
+        centred = ref - ref.mean(0)
+        # Σ_m a_m · p_m and Σ_m a_m × p_m over the centred reference a: the least-squares
+        # similarity's s cos θ and s sin θ once divided by Σ|a|² (Umeyama in 2D;
+        # `similarity_2d` is the reference); Σ a = 0, so p needs no centring
+        pattern = torch.stack([centred, torch.stack([-centred[:, 1], centred[:, 0]], -1)], -1)
+        pattern = pattern.reshape(-1, 2) / centred.square().sum().clamp_min(1e-8)
+        unproject = self.torso_depth * pinhole_inverse(self.K)
+        origin = unproject[:, :2] @ ref.mean(0) + unproject[:, 2]
+        return Fixed(
+            gated=self.gated_features(), expression_basis=expression_basis,
+            blend=torch.softmax(self.blend_logits, -1), ref_inverse=rigid_inverse(self.ref_pose),
+            torso_pattern=pattern, torso_origin=origin, torso_unproject=unproject,
+            motion_basis=self.motion_basis / self.unit if self.motion_landmarks else None,
+        )
 
-    def torso_transform(self, body: Tensor) -> Tensor:
+    def head_transform(self, pose: Tensor, fixed: Fixed | None = None) -> Tensor:
+        """[B, 4, 4] reference camera space → camera space of each frame's head."""
+        return pose @ (fixed or self.fixed()).ref_inverse
+
+    def torso_transform(self, body: Tensor, fixed: Fixed | None = None) -> Tensor:
         """[B, 4, 4] from body points [B, Bp, 2] (px at `size`): the 2D similarity of
         the driving points relative to their mean, lifted to 3D at the torso depth (a
         rotation about the optical axis and a scale about the reference centroid, then
-        a translation to the current centroid)."""
+        a translation to the current centroid). With one driving point, a translation."""
+        f = fixed or self.fixed()
         pts = body[:, self.body_index]  # [B, M, 2]
-        s, rot2, c_src, c_dst = similarity_2d(self.body_ref.expand_as(pts), pts)
-        z = self.torso_depth
-        kinv = pinhole_inverse(self.K)
-
-        def unproject(c: Tensor) -> Tensor:  # [B, 2] px -> [B, 3] at depth z
-            h = torch.cat([c, torch.ones_like(c[:, :1])], -1)
-            return z * (h @ kinv.T)
-
-        p0, p1 = unproject(c_src), unproject(c_dst)
-        b = len(body)
-        lin = torch.zeros(b, 3, 3, dtype=body.dtype, device=body.device)
-        lin[:, :2, :2] = rot2
-        lin[:, 2, 2].fill_(1.0)  # not `= 1.0`: that copies a CPU scalar (breaks CUDA graphs)
-        lin = lin * s[:, None, None]
-        m = torch.eye(4, dtype=body.dtype, device=body.device).repeat(b, 1, 1)
-        m[:, :3, :3] = lin
-        m[:, :3, 3] = p1 - (lin @ p0[..., None])[..., 0]
-        return m
+        centroid = f.torso_unproject[:, :2] @ pts.mean(1).T + f.torso_unproject[:, 2:]  # [3, B]
+        if pts.shape[1] < 2:
+            cos_sin = F.pad(torch.ones_like(pts[:, 0, :1]), (0, 1))  # [B, 2]: (1, 0)
+        else:
+            cos_sin = pts.flatten(1) @ f.torso_pattern  # [B, 2]: (s cos θ, s sin θ)
+        c, s = cos_sin.unbind(-1)
+        zero = torch.zeros_like(c)
+        lin = torch.stack([c, -s, zero, s, c, zero, zero, zero, torch.linalg.vector_norm(cos_sin, dim=-1)],
+                          -1).unflatten(-1, (3, 3))  # [B, 3, 3]: s R about the optical axis, s along it
+        shift = centroid.T - lin @ f.torso_origin  # [B, 3]
+        bottom = f.ref_inverse[3:].expand(len(body), 1, 4)  # (0, 0, 0, 1)
+        return torch.cat([torch.cat([lin, shift[..., None]], -1), bottom], 1)
 
     # --- expression ----------------------------------------------------------------
 
@@ -258,22 +320,19 @@ class GaussianAvatar(nn.Module):
         """[N, R * F]: gate ⊗ feature per Gaussian (constant at runtime: cache it)."""
         return (self.gates[:, :, None] * self.features[:, None, :]).reshape(self.n, -1)
 
-    def deformation(self, expression: Tensor, gated: Tensor | None = None, *, bounded: bool = True) -> Tensor:
+    def deformation(self, expression: Tensor, fixed: Fixed | None = None, *, bounded: bool = True) -> Tensor:
         """Offsets [B, N, 13] from expression [B, D], each within ±`bounds` when set
         (`bounded=False`: the offsets before the squash, to see how near the bounds a
         fit drives them; benchmarks/offset_saturation.py). With `motion_landmarks` the
         position offset is the learned one plus the landmark-motion prior
         (landmark_motion.py), squashed together: no code moves a Gaussian past the bound."""
-        groups = torch.arange(self.n_groups, device=expression.device)
-        onehot = (self.channel_group[:, None] == groups[None]).to(expression.dtype)  # [D, R]
-        # M[b, r] = Σ_{k in r} e[b, k] G_k: [B, R, F, 13]
-        m = torch.einsum("bk,kr,kfo->brfo", expression, onehot, self.basis)
-        g = self.gated_features() if gated is None else gated
-        delta = g @ m.reshape(len(expression), -1, N_OUT)  # [B, N, 13]
+        f = fixed or self.fixed()
+        # M[b, r] = Σ_{k in r} e[b, k] G_k: [B, R·F, 13]
+        m = (expression @ f.expression_basis).reshape(len(expression), -1, N_OUT)
+        delta = f.gated @ m  # [B, N, 13]
         if self.motion_landmarks:  # the landmark-motion prior, in units of `unit`, under the same bound
-            prior = landmark_offsets(expression, self.motion_basis, self.motion_center,
-                                     self.motion_index, self.motion_weight) / self.unit
-            delta = torch.cat([delta[..., :3] + prior, delta[..., 3:]], -1)
+            delta[..., :3] += landmark_offsets(expression, f.motion_basis, self.motion_center,
+                                               self.motion_index, self.motion_weight)
         if self.bounds is None or not bounded:
             return delta
         return self.bounds * torch.tanh(delta / self.bounds)  # b·tanh(Δ/b): |·| < b, slope 1 at 0
@@ -281,24 +340,25 @@ class GaussianAvatar(nn.Module):
     # --- forward -------------------------------------------------------------------
 
     def gaussians(
-        self, expression: Tensor, pose: Tensor, body: Tensor, *, gated: Tensor | None = None
+        self, expression: Tensor, pose: Tensor, body: Tensor, *, fixed: Fixed | None = None
     ) -> dict[str, Tensor]:
         """Deformed, posed Gaussians in camera space: means [B, N, 3], covars [B, N, 3, 3],
-        opacities [B, N], colors [B, N, 3]."""
-        delta = self.deformation(expression, gated)
+        opacities [B, N], colors [B, N, 3]. `fixed`: `self.fixed()`, passed in where it is
+        kept between frames (the runtime)."""
+        f = fixed or self.fixed()
+        delta = self.deformation(expression, f)
         d_pos, d_rot, d_scale = delta[..., 0:3], delta[..., 3:6], delta[..., 6:9]
         d_op, d_col = delta[..., 9], delta[..., 10:13]
         x = self.means + self.unit * d_pos  # [B, N, 3]
-        q = self.quats + torch.cat([torch.zeros_like(d_rot[..., :1]), d_rot], -1)
+        q = self.quats + F.pad(d_rot, (1, 0))
         # small-angle update in the quaternion's tangent: q + (0, ω) ≈ rotation by ω
-        rot = quat_to_rotmat(q)  # [B, N, 3, 3]
+        rot = rotation_matrices(q, self.quat_products)  # [B, N, 3, 3]
         ls = self.log_scales + d_scale  # [B, N, 3]
         if self.max_anisotropy is not None:
             ls = limit_anisotropy(ls, self.max_anisotropy)
         sc = torch.exp(ls)
-        w = torch.softmax(self.blend_logits, -1)  # [N, 2]
-        rig = torch.stack([self.head_transform(pose), self.torso_transform(body)], 1)  # [B, 2, 4, 4]
-        a = torch.einsum("nj,bjxy->bnxy", w, rig[:, :, :3, :])  # [B, N, 3, 4] blended motion
+        rig = torch.stack([self.head_transform(pose, f), self.torso_transform(body, f)], 1)  # [B, 2, 4, 4]
+        a = torch.einsum("nj,bjxy->bnxy", f.blend, rig[:, :, :3, :])  # [B, N, 3, 4] blended motion
         means = matvec3(a[..., :3], x) + a[..., 3]
         ms = matmul33(a[..., :3], rot * sc[..., None, :])
         covars = matmul33(ms, ms.transpose(-1, -2))
@@ -324,12 +384,12 @@ class GaussianAvatar(nn.Module):
         size: int | None = None,
         backend: str = "auto",
         max_per_tile: int | None = None,
-        gated: Tensor | None = None,
+        fixed: Fixed | None = None,
     ) -> tuple[Tensor, Tensor, dict]:
         """Images [B, 3, s, s] in [0, 1] composited over the background, alphas
         [B, 1, s, s], and the rasterizer's meta; s = `size` (default: the model's)."""
         s = self.size if size is None else int(size)
-        g = self.gaussians(expression, pose, body, gated=gated)
+        g = self.gaussians(expression, pose, body, fixed=fixed)
         return self.splat(g, s, self.background_image(s), backend=backend,
                           max_per_tile=max_per_tile)
 
@@ -358,5 +418,5 @@ def inverse_sigmoid(x: Tensor) -> Tensor:
     return torch.log(x / (1 - x))
 
 
-__all__ = ["BOUND_LAYOUT", "GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "limit_anisotropy", "offset_bounds",
+__all__ = ["Fixed", "rotation_matrices", "BOUND_LAYOUT", "GaussianAvatar", "N_OUT", "PER_GAUSSIAN", "limit_anisotropy", "offset_bounds",
            "inverse_sigmoid", "pinhole_inverse", "MATMUL33", "matmul33", "matvec3", "rigid_inverse", "similarity_2d"]

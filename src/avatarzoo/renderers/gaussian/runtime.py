@@ -48,8 +48,9 @@ class GaussianRenderer:
         # (tests/test_gaussian_compiled.py, on the CPU and the H200). Off by default
         # (`avatarzoo.load(..., compile=True)` asks for it): each process pays the
         # compile (13 s on an H200 for one batch size) and images differ from the eager
-        # ones in the last digits; 512² on an H200: 854 → 1,362 fps at batch 1, 2,198 →
-        # 3,197 at batch 8 (BENCHMARKS.md)
+        # ones in the last digits; 512² on an H200 with the landmark-motion prior:
+        # 1,057–1,117 → 1,110–1,346 fps at batch 1, 2,320–2,349 → 3,043–3,318 at batch 8
+        # (BENCHMARKS.md)
         self.compiled = compile and self.device.type == "cuda"
         self._gaussians = self.model.gaussians
         if self.compiled:
@@ -58,7 +59,7 @@ class GaussianRenderer:
         self._graphs: dict[tuple, tuple] = {}
         self._backgrounds: dict[int, Tensor] = {}
         with torch.inference_mode():
-            self._gated = model.gated_features()  # [N, R * F], constant at runtime
+            self._fixed = model.fixed()  # the frame-invariant terms, derived once
 
     @property
     def size(self) -> int:
@@ -144,7 +145,7 @@ class GaussianRenderer:
         """What is computed afresh for every frame before the tile sort: the posed
         Gaussians (model.gaussians) and, with gsplat, their projection at `size`
         (_gsplat_rasterizer.project_gsplat). Fixed sizes and no host sync: one CUDA graph."""
-        g = self._gaussians(e, p, b, gated=self._gated)
+        g = self._gaussians(e, p, b, fixed=self._fixed)
         if not self._uses_gsplat():
             return g
         from avatarzoo.renderers.gaussian._gsplat_rasterizer import project_gsplat
@@ -154,7 +155,7 @@ class GaussianRenderer:
 
     def _replayed(self, e: Tensor, p: Tensor, b: Tensor, size: int) -> dict[str, Tensor]:
         """`_per_frame`, replayed from a CUDA graph per (batch, body points, size) when
-        possible (~100 small kernels launched as one)."""
+        possible (~50 small kernels launched as one)."""
         key = (e.shape[0], b.shape[1], size)
         if self.compiled and key not in self._compiled:
             self._compile(e, p, b, size)
@@ -240,7 +241,7 @@ class GaussianRenderer:
 
         e, p, b = self._check(expression, pose, body)
         with torch.inference_mode(), cpu_threads(self.device):
-            g = self.model.gaussians(e, p, b, gated=self._gated)
+            g = self.model.gaussians(e, p, b, fixed=self._fixed)
             return needle_count(g, self.model.K, self.size)
 
     def render(self, expression: Tensor, pose: Tensor, body: Tensor, *,
