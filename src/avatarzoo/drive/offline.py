@@ -101,25 +101,23 @@ def track_video(video: Path | str, *, fps: float, size: int = TRACK_SIZE, work: 
     """Ingest and track `video` into the directory `work` (the same functions as
     `avatarzoo track`); the Driver keeps the ingest frames (a memmap inside `work`)."""
     from avatarzoo.contracts.ingest import IngestOutput
-    from avatarzoo.ingest.stage import ingest_recording
-    from avatarzoo.recipe.models import CropConfig, MediapipeTrackerConfig, RecordingConfig
-    from avatarzoo.trackers.stage import track_ingested
+    from avatarzoo.recipe.models import MediapipeTrackerConfig
+    from avatarzoo.trackers.standalone import ingest_and_track, standalone_recording
 
     video = Path(video)
     if not video.is_file():
         raise InputError(f"{video}: no such video file")
     started = _time.perf_counter()
-    recording = RecordingConfig(video=video.name, fps=fps, crop=CropConfig(size=size), holdout=0.0)
-    quiet = logging.getLogger("avatarzoo.drive.track")
-    ingest_recording(video, work / "ingest", recording=recording, progress=progress, log=quiet)
     # Unless the driver's body is played, no torso flow and Pose once a second only (for
     # the Tracking's body field): the avatar's body follows its own head.
     config = config or MediapipeTrackerConfig()
     stride = None
     if not with_body:
         config, stride = config.model_copy(update={"torso": "pose"}), max(1, int(round(fps)))
-    tracking = track_ingested(work / "ingest", work / "track", config=config, progress=progress, log=quiet,
-                              body_stride=stride)
+    tracking = ingest_and_track(video, work / "ingest", work / "track",
+                                recording=standalone_recording(video, fps=fps, size=size), config=config,
+                                body_stride=stride, progress=progress,
+                                log=logging.getLogger("avatarzoo.drive.track"))
     up = IngestOutput.open(work / "ingest")
     audio = None
     if up.info.audio is not None:
