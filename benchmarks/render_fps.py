@@ -102,4 +102,6 @@ def _timed(renderer, e, p, b, batch: int, args) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from avatarzoo.cli import friendly  # a missing or unreadable input: its message, no traceback
+
+    friendly(main)()
