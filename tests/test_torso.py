@@ -1,6 +1,7 @@
 """The optical-flow torso track (trackers/torso.py): known similarities of a textured
-torso are recovered, body points follow them exactly, lost frames are interpolated and
-a torso without corners is refused (the Pose body stays)."""
+torso are recovered, body points follow them exactly, lost frames are interpolated or
+chained frame to frame, the motion that explains the torso's pixels is kept, and a torso
+without corners is refused (the Pose body stays)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from avatarzoo.trackers.torso import body_from_torso, follow, track_torso
+from dataclasses import replace
+
+from avatarzoo.trackers.torso import (body_from_torso, fill_by_chaining, follow, torso_agreement,
+                                       track_torso)
 
 S = 256
 
@@ -92,3 +96,40 @@ def test_a_torso_without_corners_is_refused():
     frames, masks = _clip([_similarity(0, 1, 0, 0)] * 3, texture=False)
     lm = np.repeat(_landmarks()[None], len(frames), 0)
     assert track_torso(frames, masks, lm, reference=0) is None
+
+
+def test_lost_runs_are_chained_frame_to_frame():
+    """A run of lost frames in an accelerating motion: interpolation misses it, the
+    chain from both ends finds it."""
+    motions = [_similarity(0.3 * k, 1.0, 0.5 * k * k, 0.2 * k) for k in range(7)]
+    frames, masks = _clip(motions)
+    lm = np.repeat(_landmarks()[None], len(frames), 0)
+    track = track_torso(frames, masks, lm, reference=0)
+    assert track.ok.all()
+    lost = np.ones(len(frames), bool)
+    lost[2:5] = False
+    interpolated = track_torso(frames[lost], masks[lost], lm[lost], reference=0)  # frames 0 1 5 6
+    sim = np.array(track.similarity)
+    t = np.arange(len(frames))
+    for i in range(2):
+        for j in range(3):
+            sim[:, i, j] = np.interp(t, t[lost], interpolated.similarity[:, i, j])
+    filled = fill_by_chaining(replace(track, similarity=sim, ok=lost), frames, masks, lm)
+    assert filled.method == "reference, gaps chained" and filled.ok.all()
+    probe = np.array([[60.0, 180.0], [200.0, 230.0]])
+    want = np.stack([probe @ m[:, :2].T + m[:, 2] for m in motions])
+    assert np.abs(replace(track, similarity=sim).apply(probe) - want)[2:5].max() > 1.0
+    assert np.abs(filled.apply(probe) - want).max() < 0.3
+
+
+def test_follow_keeps_the_motion_that_explains_the_torso():
+    motions = [_similarity(0.5 * k, 1 + 0.003 * k, 2.0 * k, -1.0 * k) for k in range(6)]
+    frames, masks = _clip(motions)
+    lm = np.repeat(_landmarks()[None], len(frames), 0)
+    track = follow(frames, masks, lm, np.zeros((len(frames), 2, 2)), np.arange(len(frames)))
+    assert track.method == "reference"
+    assert set(track.agreement) == {"reference", "chained", "static"}
+    assert track.agreement["reference"] > track.agreement["static"] + 5
+    still = replace(track, similarity=np.tile(np.eye(3)[:2], (len(frames), 1, 1)))
+    assert torso_agreement(still, frames, masks, lm, np.arange(len(frames))) == pytest.approx(
+        track.agreement["static"])

@@ -133,14 +133,18 @@ def follow_torso(tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *, h
     body = body_from_torso(track, tracking.body.astype(np.float64), pose_ok)
     shift = np.linalg.norm(body - tracking.body, axis=-1)
     if not track.ok.all():
-        log.warning("%s: torso lost in %d frames (%s), interpolated", source, int((~track.ok).sum()),
-                    format_ranges(missing_ranges(track.ok, tracking.time)))
+        log.warning("%s: torso lost in %d frames (%s), %s", source, int((~track.ok).sum()),
+                    format_ranges(missing_ranges(track.ok, tracking.time)),
+                    "interpolated" if track.method == "reference" else "each held at its neighbour's motion")
     ref = track.reference
-    summary = {"method": "flow", "reference_frame": ref, "features": track.features,
+    summary = {"method": "flow", "motion": track.method, "reference_frame": ref, "features": track.features,
                "median_inliers": float(np.median(track.inliers)), "lost_frames": int((~track.ok).sum()),
+               "agreement_db": track.agreement,
                "pose_vs_flow_px": {"mean": float(shift.mean()), "max": float(shift.max())}}
     log.info("torso: %d corners followed from frame %d, median %d inliers; Pose shoulders were %.1f px "
              "(mean) off the flow track", track.features, ref, summary["median_inliers"], shift.mean())
+    log.info("torso motion: %s (training torsos against the warped reference, median dB: %s)", track.method,
+             ", ".join(f"{k} {v:.2f}" for k, v in track.agreement.items()))
     extras = {**tracking.extras, "torso_ok": track.ok, "torso_similarity": track.similarity.astype(np.float32)}
     return replace(tracking, body=body.astype(np.float32), extras=extras), summary
 
