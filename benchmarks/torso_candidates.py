@@ -1,0 +1,67 @@
+"""How well each torso motion candidate explains the torsos, on training and held-out frames.
+
+    python benchmarks/torso_candidates.py INGEST_DIR TRACK_DIR [INGEST_DIR TRACK_DIR ...]
+
+`trackers/torso.follow` keeps, of the one-reference flow track, its lost runs chained
+frame to frame, a chain from its reference and a static torso, the one whose
+`torso_agreement` on the *training* frames is best (the reference track unless another
+beats it by PREFER_REFERENCE_DB). This rebuilds the four from the track stage's own
+reference frame (`track.json`) and prints each one's agreement on the training frames
+(what `follow` saw) beside the held-out frames (what it could not see): whether the
+choice it made generalises. Median dB of the reference frame warped onto each frame's
+torso; renders nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def one(ingest_dir: Path, track_dir: Path) -> None:
+    from avatarzoo.contracts.ingest import IngestOutput
+    from avatarzoo.contracts.tracking import Tracking
+    from avatarzoo.errors import InputError
+    from avatarzoo.trackers import torso
+
+    ingest = IngestOutput.open(ingest_dir)
+    tracking = Tracking.load(track_dir / "tracking.safetensors")
+    summary = json.loads((track_dir / "track.json").read_text()).get("torso") or {}
+    if summary.get("method") != "flow":
+        raise InputError(f"{track_dir / 'track.json'}: the torso was not followed by flow ({summary})")
+    frames, masks, hold = ingest.frames, ingest.masks, ingest.info.holdout_start
+    landmarks = tracking.landmarks.astype(np.float64)
+    track = torso.track_torso(frames, masks, landmarks, summary["reference_frame"])
+    n = len(track.ok)
+    alone = np.zeros(n, bool)
+    alone[track.reference] = True
+    identity = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (n, 1, 1))
+    options = [track] + ([torso.fill_by_chaining(track, frames, masks, landmarks)] if not track.ok.all() else [])
+    options.append(torso.fill_by_chaining(replace(track, similarity=identity, ok=alone), frames, masks, landmarks))
+    options.append(replace(track, similarity=identity, ok=np.ones(n, bool), method="static"))
+    print(f"{ingest.info.source.get('file', ingest_dir)}: reference frame {track.reference}, "
+          f"{int((~track.ok).sum())} of {n} frames lost against it; kept: {summary.get('motion', '?')}")
+    for o in options:
+        train = torso.torso_agreement(o, frames, masks, landmarks, np.arange(hold))
+        held = torso.torso_agreement(o, frames, masks, landmarks, np.arange(hold, n))
+        print(f"  {o.method:24s} training {train:6.2f} dB   held-out {held:6.2f} dB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dirs", nargs="+", type=Path, help="INGEST_DIR TRACK_DIR pairs")
+    args = ap.parse_args()
+    if len(args.dirs) % 2:
+        raise SystemExit("error: give INGEST_DIR TRACK_DIR pairs")
+    for ingest, track in zip(args.dirs[::2], args.dirs[1::2]):
+        one(ingest, track)
+
+
+if __name__ == "__main__":
+    from avatarzoo.cli import friendly  # a missing or unreadable input: its message, no traceback
+
+    friendly(main)()
