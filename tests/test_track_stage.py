@@ -56,6 +56,11 @@ def test_ingest_then_track_stage(tmp_path):
     assert t.landmarks[:, :, :2].max() < 96 and t.landmarks[:, :, :2].min() > 0  # crop pixels
     for png in ("contact_sheet.png", "channels.png"):
         assert cv2.imread(str(out / png)) is not None
+    torso = json.loads((out / "track.json").read_text())["torso"]
+    assert torso["method"] == "flow"  # the demo's suit has corners to follow
+    scores = torso["agreement_db"]  # the candidates `torso.follow` weighed, and the one it kept
+    assert torso["motion"] in scores and {"reference", "chained", "static"} <= set(scores)
+    assert torso["motion"] == "reference" or scores[torso["motion"]] >= scores["reference"] + 0.5
 
 
 def test_track_video_writes_tracking_and_previews(tmp_path):
