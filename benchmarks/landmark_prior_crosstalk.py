@@ -21,7 +21,6 @@ on a render, noise in the re-tracked code (a correlation c with amplitude ≈ 1 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -83,17 +82,10 @@ def one(ingest: Path, track: Path) -> None:
               f"{corr(y, parts['others']):11.2f} {corr(y, gate):10.2f} {ratio(gate):11.2f}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dirs", nargs="+", type=Path, help="INGEST_DIR TRACK_DIR pairs")
-    args = ap.parse_args()
-    if len(args.dirs) % 2:
-        raise SystemExit("error: give INGEST_DIR TRACK_DIR pairs")
-    for ingest, track in zip(args.dirs[::2], args.dirs[1::2]):
-        one(ingest, track)
-
-
 if __name__ == "__main__":
-    from avatarzoo.cli import friendly  # a missing or unreadable input: its message, no traceback
+    import sys
 
-    friendly(main)()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _stage_pairs import run_over_pairs
+
+    run_over_pairs(__doc__, one)

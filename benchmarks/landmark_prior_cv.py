@@ -15,7 +15,6 @@ held-out window better would be a setting chosen by what generalises.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -96,17 +95,7 @@ def one(ingest: Path, track: Path) -> None:
               f"held out {scores(held.reshape(-1, n_lm, 3), motion[hold:])}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dirs", nargs="+", type=Path, help="INGEST_DIR TRACK_DIR pairs")
-    args = ap.parse_args()
-    if len(args.dirs) % 2:
-        raise SystemExit("error: give INGEST_DIR TRACK_DIR pairs")
-    for ingest, track in zip(args.dirs[::2], args.dirs[1::2]):
-        one(ingest, track)
-
-
 if __name__ == "__main__":
-    from avatarzoo.cli import friendly  # a missing or unreadable input: its message, no traceback
+    from _stage_pairs import run_over_pairs  # benchmarks/ is on the path (above)
 
-    friendly(main)()
+    run_over_pairs(__doc__, one)

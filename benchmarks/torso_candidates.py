@@ -14,7 +14,6 @@ torso; renders nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -51,17 +50,10 @@ def one(ingest_dir: Path, track_dir: Path) -> None:
         print(f"  {o.method:24s} training {train:6.2f} dB   held-out {held:6.2f} dB")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dirs", nargs="+", type=Path, help="INGEST_DIR TRACK_DIR pairs")
-    args = ap.parse_args()
-    if len(args.dirs) % 2:
-        raise SystemExit("error: give INGEST_DIR TRACK_DIR pairs")
-    for ingest, track in zip(args.dirs[::2], args.dirs[1::2]):
-        one(ingest, track)
-
-
 if __name__ == "__main__":
-    from avatarzoo.cli import friendly  # a missing or unreadable input: its message, no traceback
+    import sys
 
-    friendly(main)()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _stage_pairs import run_over_pairs
+
+    run_over_pairs(__doc__, one)
