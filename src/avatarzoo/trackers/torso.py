@@ -42,10 +42,12 @@ MIN_FEATURES = 12  # fewer corners on the torso than this: keep the Pose body
 RANSAC_PX = 1.0
 MIN_INLIERS = 6  # a similarity fitted to fewer RANSAC inliers than this is a lost frame
 #: An alternative replaces the reference track only when the training frames' torsos
-#: agree with it this much better (dB). Measured on seven clips (512², CPU): where the
-#: reference track holds (demo, german, ng: 0 lost frames) it leads by 3.7-9.1 dB;
-#: where it fails, the winner leads by 3.1 (Reagan, static) and 3.7 dB (obama-4,
-#: chained gaps); noem's static torso led by 0.1 dB and agreed 0.6 dB worse held out.
+#: agree with it this much better (dB). Measured on nine clips at 512²
+#: (benchmarks/torso_candidates.py): on the training frames german's reference track
+#: leads its chain by only 0.08 dB and Reagan's chained gaps lead his reference by
+#: 0.03 dB, and both alternatives agree worse held out (by 2.5 and 0.9 dB): near-ties
+#: keep the reference. The three that switch (noem static, obama-3 and obama-4 chained
+#: gaps) lead by 0.64-2.51 dB.
 PREFER_REFERENCE_DB = 0.5
 
 
