@@ -5,8 +5,8 @@
 `trackers/torso.follow` keeps, of the one-reference flow track, its lost runs chained
 frame to frame, a chain from its reference and a static torso, the one whose
 `torso_agreement` on the *training* frames is best (the reference track unless another
-beats it by PREFER_REFERENCE_DB). This rebuilds the four from the track stage's own
-reference frame (`track.json`) and prints each one's agreement on the training frames
+beats it by PREFER_REFERENCE_DB). This rebuilds them (`torso.motion_candidates`) from
+the track stage's own reference frame (`track.json`) and prints each one's agreement on the training frames
 (what `follow` saw) beside the held-out frames (what it could not see): whether the
 choice it made generalises. Median dB of the reference frame warped onto each frame's
 torso; renders nothing.
@@ -15,7 +15,6 @@ torso; renders nothing.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +35,7 @@ def one(ingest_dir: Path, track_dir: Path) -> None:
     landmarks = tracking.landmarks.astype(np.float64)
     track = torso.track_torso(frames, masks, landmarks, summary["reference_frame"])
     n = len(track.ok)
-    alone = np.zeros(n, bool)
-    alone[track.reference] = True
-    identity = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (n, 1, 1))
-    options = [track] + ([torso.fill_by_chaining(track, frames, masks, landmarks)] if not track.ok.all() else [])
-    options.append(torso.fill_by_chaining(replace(track, similarity=identity, ok=alone), frames, masks, landmarks))
-    options.append(replace(track, similarity=identity, ok=np.ones(n, bool), method="static"))
+    options = torso.motion_candidates(track, frames, masks, landmarks)
     print(f"{ingest.info.source.get('file', ingest_dir)}: reference frame {track.reference}, "
           f"{int((~track.ok).sum())} of {n} frames lost against it; kept: {summary.get('motion', '?')}")
     for o in options:

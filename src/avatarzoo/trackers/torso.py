@@ -241,20 +241,10 @@ def torso_agreement(track: TorsoTrack, frames, masks, landmarks: np.ndarray, ind
     return float(np.median(scores)) if scores else float("-inf")
 
 
-def follow(frames, masks, landmarks: np.ndarray, body: np.ndarray, candidates: np.ndarray) -> TorsoTrack | None:
-    """The torso's motion: `track_torso` in two passes, from the candidate frame of
-    median Pose body (`reference_frame`), then again from the candidate whose torso,
-    by that first track, is nearest its median posture (Pose's shoulders are too rough
-    to pick the typical frame: on the demo clip the second reference matched held-out
-    torsos 5 dB better when warped onto them). Then that track against its alternatives
-    (its lost runs chained, a chain from its reference, a static torso), scored by
-    `torso_agreement` on the `candidates` (training) frames; see PREFER_REFERENCE_DB."""
-    first = track_torso(frames, masks, landmarks, reference_frame(body, candidates))
-    if first is None:
-        return None
-    corners = first.apply(np.array([[0.0, 0.0], [frames.shape[2], frames.shape[1]]]))  # [N, 2, 2]
-    ref = reference_frame(corners, candidates)
-    track = track_torso(frames, masks, landmarks, ref) or first
+def motion_candidates(track: TorsoTrack, frames, masks, landmarks: np.ndarray) -> list[TorsoTrack]:
+    """What `follow` weighs, the one-reference `track` first: its lost runs chained
+    (where it has any), a chain from its reference frame alone, a torso that never
+    moves."""
     n = len(track.ok)
     alone = np.zeros(n, bool)
     alone[track.reference] = True
@@ -262,6 +252,24 @@ def follow(frames, masks, landmarks: np.ndarray, body: np.ndarray, candidates: n
     options = [track] + ([fill_by_chaining(track, frames, masks, landmarks)] if not track.ok.all() else [])
     options.append(fill_by_chaining(replace(track, similarity=identity, ok=alone), frames, masks, landmarks))
     options.append(replace(track, similarity=identity, ok=np.ones(n, bool), method="static"))
+    return options
+
+
+def follow(frames, masks, landmarks: np.ndarray, body: np.ndarray, candidates: np.ndarray) -> TorsoTrack | None:
+    """The torso's motion: `track_torso` in two passes, from the candidate frame of
+    median Pose body (`reference_frame`), then again from the candidate whose torso,
+    by that first track, is nearest its median posture (Pose's shoulders are too rough
+    to pick the typical frame: on the demo clip the second reference matched held-out
+    torsos 5 dB better when warped onto them). Then that track against its alternatives
+    (`motion_candidates`), scored by `torso_agreement` on the `candidates` (training)
+    frames; see PREFER_REFERENCE_DB."""
+    first = track_torso(frames, masks, landmarks, reference_frame(body, candidates))
+    if first is None:
+        return None
+    corners = first.apply(np.array([[0.0, 0.0], [frames.shape[2], frames.shape[1]]]))  # [N, 2, 2]
+    ref = reference_frame(corners, candidates)
+    track = track_torso(frames, masks, landmarks, ref) or first
+    options = motion_candidates(track, frames, masks, landmarks)
     agreement = {o.method: torso_agreement(o, frames, masks, landmarks, candidates) for o in options}
     best = max(options[1:], key=lambda o: agreement[o.method])
     keep = best if agreement[best.method] >= agreement[track.method] + PREFER_REFERENCE_DB else track
@@ -295,5 +303,5 @@ def body_from_anchor(frames, masks, landmarks: np.ndarray, anchor_points: np.nda
     return track.apply(np.asarray(anchor_points, np.float64))[1:]
 
 
-__all__ = ["TorsoTrack", "body_from_anchor", "body_from_torso", "fill_by_chaining", "follow", "reference_frame",
-           "torso_agreement", "torso_mask", "track_torso"]
+__all__ = ["TorsoTrack", "body_from_anchor", "body_from_torso", "fill_by_chaining", "follow", "motion_candidates",
+           "reference_frame", "torso_agreement", "torso_mask", "track_torso"]
