@@ -28,7 +28,10 @@ def one(ingest_dir: Path, track_dir: Path) -> None:
 
     ingest = IngestOutput.open(ingest_dir)
     tracking = Tracking.load(track_dir / "tracking.safetensors")
-    summary = json.loads((track_dir / "track.json").read_text()).get("torso") or {}
+    try:
+        summary = json.loads((track_dir / "track.json").read_text()).get("torso") or {}
+    except (OSError, ValueError) as e:  # its reference frame is what this rebuilds from
+        raise InputError(f"{track_dir / 'track.json'}: not readable ({e}); rebuild the track stage") from e
     if summary.get("method") != "flow":
         raise InputError(f"{track_dir / 'track.json'}: the torso was not followed by flow ({summary})")
     frames, masks, hold = ingest.frames, ingest.masks, ingest.info.holdout_start

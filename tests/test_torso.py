@@ -11,7 +11,7 @@ import pytest
 
 from dataclasses import replace
 
-from avatarzoo.trackers.torso import (body_from_torso, fill_by_chaining, follow, torso_agreement,
+from avatarzoo.trackers.torso import (FrameSteps, body_from_torso, fill_by_chaining, follow, torso_agreement,
                                        track_torso)
 
 S = 256
@@ -114,7 +114,7 @@ def test_lost_runs_are_chained_frame_to_frame():
     for i in range(2):
         for j in range(3):
             sim[:, i, j] = np.interp(t, t[lost], interpolated.similarity[:, i, j])
-    filled = fill_by_chaining(replace(track, similarity=sim, ok=lost), frames, masks, lm)
+    filled = fill_by_chaining(replace(track, similarity=sim, ok=lost), FrameSteps(frames, masks, lm))
     assert filled.method == "reference, gaps chained" and filled.ok.all()
     probe = np.array([[60.0, 180.0], [200.0, 230.0]])
     want = np.stack([probe @ m[:, :2].T + m[:, 2] for m in motions])

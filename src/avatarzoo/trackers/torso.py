@@ -49,6 +49,8 @@ MIN_INLIERS = 6  # a similarity fitted to fewer RANSAC inliers than this is a lo
 #: keep the reference. The three that switch (noem static, obama-3 and obama-4 chained
 #: gaps) lead by 0.64-2.51 dB.
 PREFER_REFERENCE_DB = 0.5
+IDENTITY = np.array([[1.0, 0, 0], [0, 1.0, 0]])  # the similarity [2, 3] that does not move
+IDENTITY.flags.writeable = False  # shared: `FrameSteps` hands it out
 
 
 @dataclass
@@ -118,15 +120,14 @@ def track_torso(frames, masks, landmarks: np.ndarray, reference: int) -> TorsoTr
                           spacing=CORNER_SPACING)
     if pts is None or len(pts) < MIN_FEATURES:
         return None
-    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
-    sim = np.tile(identity, (n, 1, 1))
+    sim = np.tile(IDENTITY, (n, 1, 1))
     inliers = np.zeros(n, int)
-    guess = identity
+    guess = IDENTITY
     # from the reference outwards, so that each frame starts from its neighbour's motion
     order = list(range(reference, n)) + list(range(reference - 1, -1, -1))
     for k in order:
         if k == reference - 1:
-            guess = identity
+            guess = IDENTITY
         p1, good = tracker.track(gray(frames[k]), pts, pts @ guess[:, :2].T + guess[:, 2])
         if good.sum() < 3:
             continue
@@ -156,28 +157,40 @@ def reference_frame(body: np.ndarray, candidates: np.ndarray) -> int:
     return int(candidates[np.argmin(np.abs(body[candidates] - med).sum((1, 2)))])
 
 
-def _step(frames, masks, landmarks: np.ndarray, src: int, dst: int) -> tuple[np.ndarray, int]:
+class FrameSteps:
     """The similarity [2, 3] from frame `src` to frame `dst` (corners of src's torso,
-    searched at the same place in dst) and its RANSAC inliers; identity and 0 when too
-    few corners or inliers."""
-    import cv2
+    searched at the same place in dst) and its RANSAC inliers, identity and 0 when too
+    few corners or inliers; each pair found once (the candidates of `motion_candidates`
+    chain through the same neighbours)."""
 
-    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
-    tracker = PointTracker(gray(frames[src]), window=LK_WINDOW, levels=LK_LEVELS)
-    pts = tracker.corners(torso_mask(masks[src], landmarks[src]), max_points=MAX_FEATURES, spacing=CORNER_SPACING)
-    if pts is None or len(pts) < MIN_INLIERS:
-        return identity, 0
-    p1, good = tracker.track(gray(frames[dst]), pts, pts)
-    if good.sum() < MIN_INLIERS:
-        return identity, 0
-    m, inl = cv2.estimateAffinePartial2D(pts[good], p1[good].astype(np.float32), method=cv2.RANSAC,
-                                         ransacReprojThreshold=RANSAC_PX, refineIters=20)
-    if m is None or inl.sum() < MIN_INLIERS:
-        return identity, 0
-    return m, int(inl.sum())
+    def __init__(self, frames, masks, landmarks: np.ndarray) -> None:
+        self.frames, self.masks, self.landmarks = frames, masks, landmarks
+        self._found: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+
+    def __call__(self, src: int, dst: int) -> tuple[np.ndarray, int]:
+        if (src, dst) not in self._found:
+            self._found[src, dst] = self._step(src, dst)
+        return self._found[src, dst]
+
+    def _step(self, src: int, dst: int) -> tuple[np.ndarray, int]:
+        import cv2
+
+        tracker = PointTracker(gray(self.frames[src]), window=LK_WINDOW, levels=LK_LEVELS)
+        pts = tracker.corners(torso_mask(self.masks[src], self.landmarks[src]), max_points=MAX_FEATURES,
+                              spacing=CORNER_SPACING)
+        if pts is None or len(pts) < MIN_INLIERS:
+            return IDENTITY, 0
+        p1, good = tracker.track(gray(self.frames[dst]), pts, pts)
+        if good.sum() < MIN_INLIERS:
+            return IDENTITY, 0
+        m, inl = cv2.estimateAffinePartial2D(pts[good], p1[good].astype(np.float32), method=cv2.RANSAC,
+                                             ransacReprojThreshold=RANSAC_PX, refineIters=20)
+        if m is None or inl.sum() < MIN_INLIERS:
+            return IDENTITY, 0
+        return m, int(inl.sum())
 
 
-def fill_by_chaining(track: TorsoTrack, frames, masks, landmarks: np.ndarray) -> TorsoTrack:
+def fill_by_chaining(track: TorsoTrack, steps: FrameSteps) -> TorsoTrack:
     """`track` with each run of lost frames found frame to frame instead of
     interpolated: chained forwards from the kept frame before the run and backwards
     from the one after it, the two blended linearly across the run (so a chain's drift
@@ -204,7 +217,7 @@ def fill_by_chaining(track: TorsoTrack, frames, masks, landmarks: np.ndarray) ->
                 continue
             chain, prior = {}, sim[anchor]
             for j in order:
-                step, inliers[j] = _step(frames, masks, landmarks, j + near, j)
+                step, inliers[j] = steps(j + near, j)
                 found[j] |= inliers[j] >= MIN_INLIERS
                 prior = chain[j] = compose(step, prior)
             ways.append((anchor, chain))
@@ -219,26 +232,38 @@ def fill_by_chaining(track: TorsoTrack, frames, masks, landmarks: np.ndarray) ->
     return replace(track, similarity=sim, inliers=inliers, ok=found, method=method)
 
 
+def torso_agreements(tracks: list[TorsoTrack], frames, masks, landmarks: np.ndarray,
+                     index: np.ndarray) -> list[float]:
+    """`torso_agreement` of each of `tracks` (one reference frame), each frame and its
+    torso mask read once."""
+    import cv2
+
+    ref = np.asarray(frames[tracks[0].reference], np.float32)
+    if any(t.reference != tracks[0].reference for t in tracks):
+        raise ValueError("torso_agreements: the tracks start from different reference frames")
+    size = ref.shape[1::-1]
+    ones = np.ones(ref.shape[:2], np.float32)
+    scores: list[list[float]] = [[] for _ in tracks]
+    for k in index:
+        if k == tracks[0].reference:
+            continue
+        frame = np.asarray(frames[k], np.float32)
+        torso = torso_mask(masks[k], landmarks[k]).astype(bool)
+        for track, out in zip(tracks, scores):
+            warped = cv2.warpAffine(ref, track.similarity[k], size, flags=cv2.INTER_LINEAR)
+            inside = torso & (cv2.warpAffine(ones, track.similarity[k], size) > 0.99)
+            if inside.sum() >= 100:
+                err = float(((warped - frame) ** 2)[inside].mean())
+                out.append(10 * np.log10(255.0**2 / max(err, 1e-6)))
+    return [float(np.median(out)) if out else float("-inf") for out in scores]
+
+
 def torso_agreement(track: TorsoTrack, frames, masks, landmarks: np.ndarray, index: np.ndarray) -> float:
     """Median over the frames `index` (the reference left out) of the PSNR (dB) between
     each frame and the reference frame warped onto it by the track, inside that frame's
     torso (`torso_mask`) where the warp has pixels: how well the track's motion explains
     the torso's pixels."""
-    import cv2
-
-    ref = np.asarray(frames[track.reference], np.float32)
-    size = ref.shape[1::-1]
-    scores = []
-    for k in index:
-        if k == track.reference:
-            continue
-        warped = cv2.warpAffine(ref, track.similarity[k], size, flags=cv2.INTER_LINEAR)
-        inside = cv2.warpAffine(np.ones(ref.shape[:2], np.float32), track.similarity[k], size) > 0.99
-        inside &= torso_mask(masks[k], landmarks[k]).astype(bool)
-        if inside.sum() >= 100:
-            err = float(((warped - np.asarray(frames[k], np.float32)) ** 2)[inside].mean())
-            scores.append(10 * np.log10(255.0**2 / max(err, 1e-6)))
-    return float(np.median(scores)) if scores else float("-inf")
+    return torso_agreements([track], frames, masks, landmarks, index)[0]
 
 
 def motion_candidates(track: TorsoTrack, frames, masks, landmarks: np.ndarray) -> list[TorsoTrack]:
@@ -248,10 +273,11 @@ def motion_candidates(track: TorsoTrack, frames, masks, landmarks: np.ndarray) -
     n = len(track.ok)
     alone = np.zeros(n, bool)
     alone[track.reference] = True
-    identity = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (n, 1, 1))
-    options = [track] + ([fill_by_chaining(track, frames, masks, landmarks)] if not track.ok.all() else [])
-    options.append(fill_by_chaining(replace(track, similarity=identity, ok=alone), frames, masks, landmarks))
-    options.append(replace(track, similarity=identity, ok=np.ones(n, bool), method="static"))
+    still = np.tile(IDENTITY, (n, 1, 1))
+    steps = FrameSteps(frames, masks, landmarks)
+    options = [track] + ([fill_by_chaining(track, steps)] if not track.ok.all() else [])
+    options.append(fill_by_chaining(replace(track, similarity=still, ok=alone), steps))
+    options.append(replace(track, similarity=still, ok=np.ones(n, bool), method="static"))
     return options
 
 
@@ -270,7 +296,8 @@ def follow(frames, masks, landmarks: np.ndarray, body: np.ndarray, candidates: n
     ref = reference_frame(corners, candidates)
     track = track_torso(frames, masks, landmarks, ref) or first
     options = motion_candidates(track, frames, masks, landmarks)
-    agreement = {o.method: torso_agreement(o, frames, masks, landmarks, candidates) for o in options}
+    agreement = dict(zip((o.method for o in options), torso_agreements(options, frames, masks, landmarks,
+                                                                          candidates)))
     best = max(options[1:], key=lambda o: agreement[o.method])
     keep = best if agreement[best.method] >= agreement[track.method] + PREFER_REFERENCE_DB else track
     return replace(keep, agreement=agreement)
@@ -303,5 +330,5 @@ def body_from_anchor(frames, masks, landmarks: np.ndarray, anchor_points: np.nda
     return track.apply(np.asarray(anchor_points, np.float64))[1:]
 
 
-__all__ = ["TorsoTrack", "body_from_anchor", "body_from_torso", "fill_by_chaining", "follow", "motion_candidates",
-           "reference_frame", "torso_agreement", "torso_mask", "track_torso"]
+__all__ = ["FrameSteps", "TorsoTrack", "body_from_anchor", "body_from_torso", "fill_by_chaining", "follow",
+           "motion_candidates", "reference_frame", "torso_agreement", "torso_agreements", "torso_mask", "track_torso"]
