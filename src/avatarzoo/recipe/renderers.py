@@ -148,6 +148,12 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         " kept weights (later weights have the lower, decayed learning rates; differences this"
         " small are the slice's noise).",
     )
+    settle_lr: float = Field(
+        1.0, gt=0, le=1,
+        description="The learning rates that do not decay (scales, rotations, opacities, colours,"
+        " the background residual) fall exponentially from the end of densification to this"
+        " factor at the last step; 1: constant to the end (3DGS).",
+    )
     validation_patience: int | None = Field(
         None, ge=1,
         description="Stop after this many validation passes more than `validation_tolerance` below"

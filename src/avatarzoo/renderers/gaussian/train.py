@@ -210,14 +210,19 @@ def make_optimizer(model: GaussianAvatar, scale: float) -> torch.optim.Adam:
 DECAYING = ("means", "features", "basis")
 
 
-def lr_factor(step: int, steps: int, name: str) -> float:
-    """Positions (as in 3DGS) and the expression deformation decay exponentially to 1%;
-    everything else is constant. Without the decay the shared blendshape basis keeps
-    moving every Gaussian by a few mm per step late in training (seen on the H100 run:
-    the loss rose again over the last 20% of steps)."""
-    if name not in DECAYING:
+def lr_factor(step: int, steps: int, name: str, *, settle_from: float = 1.0, settle_to: float = 1.0) -> float:
+    """Positions (as in 3DGS) and the expression deformation decay exponentially to 1%.
+    Without the decay the shared blendshape basis keeps moving every Gaussian by a few
+    mm per step late in training (seen on the H100 run: the loss rose again over the
+    last 20% of steps). Everything else is constant until the fraction `settle_from` of
+    the steps, then decays exponentially to `settle_to` at the last step (1: constant
+    to the end, as in 3DGS)."""
+    t = min(step / max(steps, 1), 1.0)
+    if name in DECAYING:
+        return math.exp(math.log(0.01) * t)
+    if settle_to >= 1.0 or t <= settle_from:
         return 1.0
-    return math.exp(math.log(0.01) * min(step / max(steps, 1), 1.0))
+    return math.exp(math.log(settle_to) * (t - settle_from) / max(1.0 - settle_from, 1e-9))
 
 
 #: Frames per validation block: neighbouring frames at 25 fps are near copies, so the
@@ -505,7 +510,8 @@ def _fit(
     for step in progress(range(start, opts.steps), total=opts.steps - start,
                          desc="fit renderer", unit="step"):
         for g in opt.param_groups:
-            g["lr"] = g["base_lr"] * lr_factor(step, opts.steps, g["name"])
+            g["lr"] = g["base_lr"] * lr_factor(step, opts.steps, g["name"], settle_from=opts.densify_until,
+                                               settle_to=opts.settle_lr)
         loss = step_gradients(model, data, opts, step, world)
         with torch.no_grad():
             gn = model.means.grad.norm(dim=-1)
