@@ -19,8 +19,10 @@
 #   e.g. bash benchmarks/gpu_fits.sh d6k:demo:h100-fast d12k:demo:h100
 #
 # BUDGET_S (default 560): every build is cut off (timeout) that long after the start.
-# PARALLEL (default: all of them): at most this many builds at once; PARALLEL=1 runs them
-# one after another, each alone on the GPU. Measured on one H200 at PARALLEL=1: gsplat's
+# PARALLEL (default 3): at most this many builds at once; PARALLEL=1 runs them one after
+# another, each alone on the GPU. Four at once (session 15, one H200, 512² 6k builds):
+# fits at 38 steps/s each and evaluate at 0.1 batch/s, three of four cut off at a 540 s
+# budget; three at once (no audio driver) finished in 313-358 s after the compile. Measured on one H200 at PARALLEL=1: gsplat's
 # compile 101 s on a fresh machine, then ~220 s per 6k build of a 20-26 s clip: two fit
 # in 585 s, not three. A build that would start with less than MIN_BUILD_S (default
 # 120) s of the budget left is skipped, and says so.
@@ -91,7 +93,7 @@ PY
 for spec in "$@"; do
   IFS=: read -r name source profile sets <<< "$spec"
   one "$name" "$source" "$profile" "${sets:-}" &
-  while [ "$(jobs -rp | wc -l)" -ge "${PARALLEL:-$#}" ]; do wait -n; done
+  while [ "$(jobs -rp | wc -l)" -ge "${PARALLEL:-3}" ]; do wait -n; done
 done
 wait
 python3 - "$out/metrics.json" "$@" <<'PY'
