@@ -22,10 +22,10 @@
 # PARALLEL (default 3): at most this many builds at once; PARALLEL=1 runs them one after
 # another, each alone on the GPU. Four at once (session 15, one H200, 512² 6k builds):
 # fits at 38 steps/s each and evaluate at 0.1 batch/s, three of four cut off at a 540 s
-# budget; three at once (no audio driver) finished in 313-358 s after the compile. Measured on one H200 at PARALLEL=1: gsplat's
-# compile 101 s on a fresh machine, then ~220 s per 6k build of a 20-26 s clip: two fit
-# in 585 s, not three. A build that would start with less than MIN_BUILD_S (default
-# 120) s of the budget left is skipped, and says so.
+# budget; three at once (no audio driver) finished in 313-358 s after the compile.
+# Measured on one H200 at PARALLEL=1: gsplat's compile 101 s on a fresh machine, then
+# ~220 s per 6k build of a 20-26 s clip: two fit in 585 s, not three. A build that would
+# start with less than MIN_BUILD_S (default 120) s of the budget left is skipped, and says so.
 # Files back: fits.log, metrics.json ({NAME: evaluate metrics}), and for the first SHEETS
 # (default 3) specs NAME_sheet.png and NAME_holdout.mp4 (recording | render | error).
 set -uo pipefail

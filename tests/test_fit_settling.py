@@ -30,16 +30,24 @@ def test_a_settle_factor_outside_0_1_is_refused_by_name(bad):
         GaussianRendererConfig(space="synthetic-4", settle_lr=bad)
 
 
-def test_a_fit_with_settling_runs_its_last_steps_at_the_lower_rates(tmp_path):
-    recording = synthetic.make_recording(tmp_path, n=24, size=SIZE, holdout=0.25, detail=0.15)
+def _fit_weights(recording, **kw) -> dict:
     base = dict(space="synthetic-4", gaussians=200, steps=8, densify_every=2, densify_until=0.5,
                 checkpoint_every=0, validation_stride=0)
-    models = {}
-    for settle in (1.0, 0.1):
-        cfg = GaussianRendererConfig(**base, settle_lr=settle)
-        model, data, _ = build_model(load_inputs(*recording), cfg, train_size=SIZE, log=lambda s: None)
-        fit(model, data, cfg, log=lambda s: None)
-        models[settle] = model
-    a, b = models[1.0].state_dict(), models[0.1].state_dict()
-    assert a.keys() == b.keys()
-    assert any(not (a[k] == b[k]).all() for k in a if a[k].shape == b[k].shape)
+    cfg = GaussianRendererConfig(**{**base, **kw})
+    model, data, _ = build_model(load_inputs(*recording), cfg, train_size=SIZE, log=lambda s: None)
+    fit(model, data, cfg, log=lambda s: None)
+    return model.state_dict()
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(a[k].shape == b[k].shape and bool((a[k] == b[k]).all()) for k in a)
+
+
+def test_settling_changes_a_fit_only_after_densification(tmp_path):
+    recording = synthetic.make_recording(tmp_path, n=24, size=SIZE, holdout=0.25, detail=0.15)
+    plain = _fit_weights(recording)
+    assert _same(plain, _fit_weights(recording, settle_lr=1.0))  # the default is 1: unchanged
+    assert not _same(plain, _fit_weights(recording, settle_lr=0.1))  # its last 4 steps settle
+    # densifying to the last step leaves no steps to settle: bit for bit the plain fit
+    to_end = _fit_weights(recording, densify_until=1.0)
+    assert _same(to_end, _fit_weights(recording, densify_until=1.0, settle_lr=0.1))
