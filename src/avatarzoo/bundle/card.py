@@ -35,6 +35,7 @@ class CardData:
     metrics: tuple[Metric, ...] = ()
     preview: str | None = None  # file name of a preview image inside the bundle
     stages: dict[str, str] = field(default_factory=dict)  # stage -> key
+    renderer: str = ""  # one line on the renderer's size, e.g. its Gaussians
 
 
 def render_card(data: CardData) -> str:
@@ -85,6 +86,8 @@ def render_card(data: CardData) -> str:
         f"- Expression space: `{data.space}`",
         f"- Resolved recipe sha256: `{data.recipe_sha256}`",
     ]
+    if data.renderer:
+        lines.append(f"- Renderer: {data.renderer}")
     lines += [f"- Stage `{k}`: `{v}`" for k, v in data.stages.items()]
     if data.metrics:
         lines += ["", "## Evaluation (held-out frames)", "", "| metric | value |", "|---|---|"]

@@ -39,6 +39,24 @@ def headline_metrics(metrics: dict[str, Any]) -> list[Metric]:
     return out
 
 
+def renderer_line(renderer_config: dict[str, Any]) -> str:
+    """The card's line on the renderer: its kind, side and Gaussians, and what compaction
+    dropped (renderer.json's fit summary; empty where renderer.json says nothing of it)."""
+    fit = renderer_config.get("fit") or {}
+    n = renderer_config.get("n_gaussians", fit.get("n_gaussians"))
+    if not isinstance(n, int):
+        return ""
+    line = f"{renderer_config.get('kind', '?')}, {n:,} Gaussians at {renderer_config.get('size', '?')}²"
+    dropped = fit.get("compacted")
+    if isinstance(dropped, int) and dropped:
+        line += f" ({dropped:,} that no training frame showed were dropped"
+        before, after = fit.get("validation_before_compaction"), fit.get("validation_after_compaction")
+        if isinstance(before, float) and isinstance(after, float):
+            line += f"; validation PSNR {before:.2f} → {after:.2f} dB"
+        line += ")"
+    return line
+
+
 #: Percentiles of a channel's "range" (what reenactment maps a driver's range onto):
 #: robust to the few frames where the tracker slips, unlike min/max (kept for clamping).
 RANGE_PERCENTILES = (1.0, 99.0)
@@ -212,6 +230,7 @@ def run(ctx: StageContext) -> None:
         description=r.card.description, tags=r.card.tags, recipe_sha256=sha, space=space.name,
         size=info["size"], fps=info["fps"], n_frames=info["n_frames"],
         metrics=tuple(headline_metrics(metrics)), preview=preview, stages=stages,
+        renderer=renderer_line(renderer_config),
     ))
     write_bundle(ctx.out / "bundle", tensors=tensors, metadata=metadata, config=config,
                  card=card, extra_files=extra_files)

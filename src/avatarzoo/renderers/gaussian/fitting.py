@@ -185,6 +185,33 @@ def save(out: Path, model, config: dict) -> None:
     (out / "renderer.json").write_text(json.dumps(config, sort_keys=True, indent=2))
 
 
+def compact(model, data, cfg, *, device, log, progress) -> dict:
+    """Drop, in place, the Gaussians that paint under `cfg.compact_below` millionths of
+    the frame in every training and validation frame (compaction.py). Returns summary
+    numbers: how many were dropped, how many remain, the threshold in px, and the
+    validation PSNR before and after when there is a validation slice (the same weights
+    less the dropped: a paired measure of what compaction cost)."""
+    from avatarzoo.renderers.gaussian.compaction import blend_weights, compact_
+    from avatarzoo.renderers.gaussian.train import validation_psnr
+
+    idx = np.union1d(data.train_idx, data.val_idx)
+    weights = blend_weights(model, lambda rows: data.batch(rows, device), idx, data.size,
+                            backend=cfg.backend, max_per_tile=cfg.max_per_tile, progress=progress)
+    threshold = cfg.compact_below * 1e-6 * data.size ** 2
+    n, before = model.n, validation_psnr(model, data, cfg, device)
+    dropped = compact_(model, weights >= threshold)
+    out = {"compacted": dropped, "n_gaussians": model.n, "compact_below_px": threshold}
+    scored = ""
+    if len(data.val_idx):
+        out.update(validation_before_compaction=before,
+                   validation_after_compaction=validation_psnr(model, data, cfg, device))
+        scored = f"; validation {before:.3f} → {out['validation_after_compaction']:.3f} dB"
+    log(f"compaction: dropped {dropped} of {n} Gaussians that paint under {threshold:.3g} px "
+        f"({cfg.compact_below:g} ppm of the frame) in every one of {len(idx)} training frames "
+        f"→ {model.n}{scored}")
+    return out
+
+
 def check_inputs(d: dict, cfg) -> None:
     if d["space"].name != cfg.space:
         raise SpaceError(f"fit_renderer: the tracking is in space '{d['space'].name}' but the "
@@ -207,6 +234,9 @@ def train_and_save(cfg, ingest: Path, track: Path, *, out: Path, scratch: Path, 
     summary = fit(model, data, cfg, scratch=scratch, progress=progress, log=log,
                   device=torch.device(device), world=world)
     if world is None or world.is_main:
+        if cfg.compact_below is not None:
+            summary = {**summary, **compact(model, data, cfg, device=model.means.device, log=log,
+                                            progress=progress)}
         if world is not None:
             summary = {**summary, "world_size": world.world_size,
                        "global_batch": cfg.batch_size * world.world_size}
