@@ -13,7 +13,9 @@ a threshold.
 The weight is read as a gradient: a rendered pixel is Σᵢ Tᵢ αᵢ cᵢ, linear in every
 Gaussian's colour cᵢ with coefficient Tᵢ αᵢ, so rendering colour 1 for all and
 back-propagating the image's sum gives ∂/∂cᵢ = Σ_pixels Tᵢ αᵢ exactly, through either
-rasterizer (`tests/test_compaction.py` holds it to a dense per-pixel sum).
+rasterizer (tests/test_rasterizer.py holds the reference's gradients to a dense per-pixel
+oracle; tests/test_compaction.py holds a frame's weights to its rendered alpha, which
+they partition).
 
 Shapes: B frames, N Gaussians, F frames measured.
 """
@@ -27,6 +29,7 @@ import torch
 from torch import Tensor
 
 from avatarzoo.renderers.gaussian.model import PER_GAUSSIAN, GaussianAvatar
+from avatarzoo.renderers.gaussian.rasterize import rasterize
 
 
 def frame_weights(model: GaussianAvatar, expression: Tensor, pose: Tensor, body: Tensor, size: int, *,
@@ -37,8 +40,6 @@ def frame_weights(model: GaussianAvatar, expression: Tensor, pose: Tensor, body:
         g = model.gaussians(expression, pose, body)
     ones = torch.ones_like(g["means"], requires_grad=True)  # [B, N, 3]: colour 1 everywhere
     view, k = model.camera(len(expression), size)
-    from avatarzoo.renderers.gaussian.rasterize import rasterize
-
     with torch.enable_grad():
         img, _, _ = rasterize(g["means"], None, None, g["opacities"], ones, view, k, size, size,
                               covars=g["covars"], backend=backend, max_per_tile=max_per_tile)
