@@ -195,8 +195,11 @@ def compact(model, data, cfg, *, device, log, progress) -> dict:
     from avatarzoo.renderers.gaussian.train import validation_psnr
 
     idx = np.union1d(data.train_idx, data.val_idx)
-    weights = blend_weights(model, lambda rows: data.batch(rows, device), idx, data.size,
-                            backend=cfg.backend, max_per_tile=cfg.max_per_tile, progress=progress)
+    def tracked(rows: np.ndarray) -> dict:  # what a frame's Gaussians need: no image is read
+        return {k: data.rows(k, rows, device, model.means.dtype) for k in ("expression", "pose", "body")}
+
+    weights = blend_weights(model, tracked, idx, data.size, backend=cfg.backend,
+                            max_per_tile=cfg.max_per_tile, progress=progress)
     threshold = cfg.compact_below * 1e-6 * data.size ** 2
     n, before = model.n, validation_psnr(model, data, cfg, device)
     dropped = compact_(model, weights >= threshold)
