@@ -8,7 +8,8 @@ the held-out frames (the ingest's `holdout_start` on), splits what it predicts f
 face parts into the part's own region's channels and all the others:
 
 - brows: the upper brow line's height over the eye corners (MediaPipe 70 63 105 66 107,
-  336 296 334 293 300 against 33 133 263 362), driven by `brows`;
+  336 296 334 293 300 against 33 133 263 362), driven by `brows`; brow_r and brow_l:
+  each side's line over its own eye's corners;
 - lids: the opening of both eyes (upper minus lower lid, 159 − 145 and 386 − 374),
   driven by `eyes`;
 - lips: the inner lip opening (14 − 13), driven by `mouth` and `jaw`.
@@ -29,8 +30,17 @@ BROW_LINE = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
 EYE_CORNERS = (33, 133, 263, 362)  # what the brow raise is measured from, as the tracker's code is
 LIDS = ((159, 145), (386, 374))  # (upper, lower) per eye
 LIPS = ((14, 13),)  # (lower, upper): the opening grows downwards
+
+def _brow_height(brow: tuple[int, ...], corners: tuple[int, ...]):
+    """The measure of one brow line's height over its eye corners (landmarks [H, L, 3])."""
+    return lambda m: m[:, list(corners), 1].mean(1) - m[:, list(brow), 1].mean(1)
+
+
 PARTS = {
-    "brows": (("brows",), lambda m: m[:, list(EYE_CORNERS), 1].mean(1) - m[:, list(BROW_LINE), 1].mean(1)),
+    "brows": (("brows",), _brow_height(BROW_LINE, EYE_CORNERS)),
+    # each side alone (the tracker's sides: `left` is the 263/362 eye, trackers/expressions.py)
+    "brow_r": (("brows",), _brow_height(BROW_LINE[:5], EYE_CORNERS[:2])),
+    "brow_l": (("brows",), _brow_height(BROW_LINE[5:], EYE_CORNERS[2:])),
     "lids": (("eyes",), lambda m: np.mean([m[:, lo, 1] - m[:, up, 1] for up, lo in LIDS], 0)),
     "lips": (("mouth", "jaw"), lambda m: np.mean([m[:, lo, 1] - m[:, up, 1] for lo, up in LIPS], 0)),
 }
