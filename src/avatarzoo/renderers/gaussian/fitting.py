@@ -86,7 +86,6 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     from avatarzoo.renderers.gaussian.train import TrainData, refresh_gates_, validation_split
 
     s0 = d["frames"].shape[1]
-    n_frames = len(d["frames"])
     hold = d["info"].holdout_start
     train_idx = np.arange(hold)
     if len(train_idx) == 0:
@@ -194,24 +193,24 @@ def compact(model, data, cfg, *, device, log, progress) -> dict:
     from avatarzoo.renderers.gaussian.compaction import blend_weights, compact_
     from avatarzoo.renderers.gaussian.train import validation_psnr
 
-    idx = np.union1d(data.train_idx, data.val_idx)
     def tracked(rows: np.ndarray) -> dict:  # what a frame's Gaussians need: no image is read
         return {k: data.rows(k, rows, device, model.means.dtype) for k in ("expression", "pose", "body")}
 
+    idx = np.union1d(data.train_idx, data.val_idx)
     weights = blend_weights(model, tracked, idx, data.size, backend=cfg.backend,
                             max_per_tile=cfg.max_per_tile, progress=progress)
     threshold = cfg.compact_below * 1e-6 * data.size ** 2
-    n, before = model.n, validation_psnr(model, data, cfg, device)
+    scored = len(data.val_idx) > 0
+    n, before = model.n, validation_psnr(model, data, cfg, device) if scored else None
     dropped = compact_(model, weights >= threshold)
     out = {"compacted": dropped, "n_gaussians": model.n, "compact_below_px": threshold}
-    scored = ""
-    if len(data.val_idx):
+    if scored:
         out.update(validation_before_compaction=before,
                    validation_after_compaction=validation_psnr(model, data, cfg, device))
-        scored = f"; validation {before:.3f} → {out['validation_after_compaction']:.3f} dB"
     log(f"compaction: dropped {dropped} of {n} Gaussians that paint under {threshold:.3g} px "
         f"({cfg.compact_below:g} ppm of the frame) in every one of {len(idx)} training frames "
-        f"→ {model.n}{scored}")
+        f"→ {model.n}" + (f"; validation {before:.3f} → {out['validation_after_compaction']:.3f} dB"
+                           if scored else ""))
     return out
 
 
