@@ -49,11 +49,25 @@ def residuals(curves: dict, channel: str) -> dict:
 
 
 def runs(path: Path) -> dict[str, dict]:
-    """{name: metrics} from one evaluate metrics.json or a gpu_fits.sh metrics.json."""
-    m = json.loads(path.read_text())
-    if "fidelity" in m:
-        return {path.parent.name: m}
-    return {name: v["metrics"] for name, v in m.items() if v.get("metrics")}
+    """{name: metrics} from one evaluate metrics.json or a gpu_fits.sh metrics.json;
+    refuses, by name, a file that is missing, is not JSON or holds no fidelity curves."""
+    from avatarzoo.errors import InputError
+
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot read it as JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(m, dict):
+        found = {}
+    elif "fidelity" in m:  # one evaluate stage's
+        found = {path.parent.name: m}
+    else:  # gpu_fits.sh's: {NAME: {"spec": ..., "metrics": ... or null}}
+        found = {name: v.get("metrics") for name, v in m.items() if isinstance(v, dict)}
+    found = {name: r for name, r in found.items()
+             if isinstance(r, dict) and isinstance((r.get("fidelity") or {}).get("curves"), dict)}
+    if not found:
+        raise InputError(f"{path}: no fidelity curves (an evaluate stage's metrics.json, or gpu_fits.sh's)")
+    return found
 
 
 def main() -> None:
@@ -76,4 +90,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from avatarzoo.cli import friendly  # a bad input: its message, no traceback
+
+    friendly(main)()

@@ -51,7 +51,8 @@ def blend_weights(model: GaussianAvatar, batch: Callable[[np.ndarray], dict[str,
                   idx: np.ndarray, size: int, *, chunk: int = 4, backend: str = "auto",
                   max_per_tile: int | None = None, progress: Callable = lambda it, **kw: it) -> Tensor:
     """[N]: each Gaussian's largest blending weight (px at `size`) over the frames `idx`
-    [F]; `batch(rows)` gives those frames' expression, pose and body (`TrainData.batch`)."""
+    [F]; `batch(rows)` gives those frames' expression, pose and body as a dict of tensors
+    on the model's device (`TrainData.rows` of each, or `TrainData.batch`)."""
     best = torch.zeros(model.n, device=model.means.device)
     for a in progress(range(0, len(idx), chunk), total=-(-len(idx) // chunk), desc="compaction", unit="batch"):
         b = batch(idx[a:a + chunk])
