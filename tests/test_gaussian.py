@@ -296,6 +296,26 @@ def test_group_affinity_finds_the_moving_landmarks(recording):
     assert mouth[moving].mean() > 5 * mouth[still].mean()
 
 
+def test_side_groups_give_each_side_its_own_group():
+    """`side_groups: [brows]` splits face-64's brows by the side each channel names (the
+    shared brow_furrow stays in `brows`); every other region and the unsplit grouping are
+    as before."""
+    from avatarzoo.renderers.gaussian import init as ini
+    from avatarzoo.spaces.registry import get_space
+
+    space = get_space("face-64")
+    plain, plain_group = ini.channel_groups(space, ("residual",))
+    names, group = ini.channel_groups(space, ("residual",), ("brows",))
+    assert names == ["brows", "brows_left", "brows_right"] + [n for n in plain if n != "brows"]
+    for i, channel in enumerate(space.channels):
+        if i in space.indices("brows"):
+            side = ini.channel_side(channel)
+            assert names[group[i]] == (f"brows_{side}" if side else "brows"), channel
+        else:
+            assert group[i] == -1 if plain_group[i] == -1 else names[group[i]] == plain[plain_group[i]]
+    assert ini.channel_side("browOuterUpLeft") == "left" and ini.channel_side("browInnerUp") is None
+
+
 def test_weight_map_marks_boxes():
     boxes = torch.tensor([[[2.0, 2, 5, 5], [10, 10, 12, 12], [20, 20, 21, 21]]])
     w = weight_map(boxes, 32, {"mouth": 3.0, "eyes": 2.0})

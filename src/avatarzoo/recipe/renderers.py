@@ -113,6 +113,14 @@ class GaussianRendererConfig(KindConfig, family="renderer", parts={
         " carry over to new frames (held-out mouth 0.69 without them against 0.80 on Reagan at"
         " 512², BENCHMARKS.md, session 6); [] gives the renderer every channel.",
     )
+    side_groups: list[str] = Field(
+        default_factory=list,
+        description="Regions whose one-sided channels (named *_left / *_right, browDownLeft, ...)"
+        " deform apart: each side's channels form their own group, gated where they move the"
+        " tracked landmarks, so the left brow's channels cannot move the right brow's Gaussians;"
+        " the region's other channels (brow_furrow) keep its shared gate. A region the space lacks"
+        " is logged; []: one group per region.",
+    )
     max_anisotropy: float | None = Field(
         8.0, gt=1,
         description="Largest ratio of a Gaussian's longest to shortest axis, enforced after every"

@@ -101,7 +101,10 @@ def build_model(d: dict, cfg, *, train_size: int, log=print):
     ref_pose = rigid_mean(pose[train_idx])
     body_index, body_ref = ini.reference_body(d["body"][train_idx], d["body_names"])
     skip = tuple(cfg.skip_regions)
-    names, group = ini.channel_groups(d["space"], skip)
+    names, group = ini.channel_groups(d["space"], skip, tuple(cfg.side_groups))
+    for region in cfg.side_groups:
+        if not d["space"].indices(region):
+            log(f"renderer: side_groups names '{region}', which space '{d['space'].name}' does not have")
     for region in skip:
         n_skipped = len(d["space"].indices(region))
         log(f"renderer: region '{region}' skipped ({n_skipped} channel{'s' * (n_skipped != 1)} not used)" if n_skipped else

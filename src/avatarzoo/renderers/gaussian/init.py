@@ -25,17 +25,36 @@ SKIPPED_REGIONS = ("pose",)  # head pose is an explicit input, never a deformati
 CHUNK = 16384  # Gaussians per block of the [block, L] distance computations
 
 
-def channel_groups(space: ExpressionSpace, skip: tuple[str, ...] = ()) -> tuple[list[str], np.ndarray]:
+SIDES = ("left", "right")
+
+
+def channel_side(name: str) -> str | None:
+    """'left' / 'right' for a channel named for one side (brow_raise_left, browDownRight),
+    else None (brow_furrow, browInnerUp, gaze_x)."""
+    low = name.lower()
+    return next((side for side in SIDES if low.endswith(side)), None)
+
+
+def channel_groups(space: ExpressionSpace, skip: tuple[str, ...] = (),
+                   sided: tuple[str, ...] = ()) -> tuple[list[str], np.ndarray]:
     """Groups of channels that deform together: the space's facial regions (without
-    'pose' and the regions in `skip`) plus 'other' for channels in no region. Returns
-    (names [R], group of each channel [D], -1 = unused)."""
+    'pose' and the regions in `skip`) plus 'other' for channels in no region. A region in
+    `sided` is split by the side its channels name: `REGION_left` and `REGION_right`
+    hold the one-sided channels, `REGION` the rest (if any), so that each side's
+    channels get their own gate. Returns (names [R], group of each channel [D], -1 =
+    unused)."""
     group = np.full(space.dim, -1, dtype=np.int64)
     names: list[str] = []
     for region, idx in space.regions.items():
         if region in SKIPPED_REGIONS or region in skip or not idx:
             continue
-        names.append(region)
-        group[list(idx)] = len(names) - 1
+        parts: dict[str, list[int]] = {}
+        for i in idx:
+            side = channel_side(space.channels[i]) if region in sided else None
+            parts.setdefault(f"{region}_{side}" if side else region, []).append(i)
+        for name in sorted(parts, key=lambda n: (n != region, n)):
+            names.append(name)
+            group[parts[name]] = len(names) - 1
     in_region = np.zeros(space.dim, bool)
     for idx in space.regions.values():
         in_region[list(idx)] = True
