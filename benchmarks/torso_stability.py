@@ -2,9 +2,10 @@
 
     python benchmarks/torso_stability.py INGEST_DIR [INGEST_DIR ...] [--seeds 2] [--lsb 1]
 
-Two builds of one recipe on two machines of one kind decode and track the same frames,
-yet their floating point differs in the last bits (SIMD paths of OpenCV and of the
-MediaPipe graphs), and a fragile step turns that into a different torso. This tracks
+Two builds of one recipe on two machines of one kind track the same frames, yet their
+tracks can differ in the last bits (on obama-4 the face landmarks agreed exactly and the
+torso did not: other CPUs may take other SIMD paths through OpenCV), and a fragile step
+turns that into a different torso. This tracks
 each ingest as the track stage does (`trackers/mediapipe.track_frames`, then
 `trackers/stage.follow_torso`; the head's flow refinement is left out, the torso does
 not read the pose), then again after adding seeded uniform noise of ±`lsb` grey levels
