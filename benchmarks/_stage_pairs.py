@@ -1,5 +1,5 @@
 """Shared by the scripts that read a build's ingest and track stages
-(landmark_prior_crosstalk.py, landmark_prior_cv.py, torso_candidates.py): their command
+(landmark_prior_crosstalk.py, landmark_prior_cv.py): their command
 line, INGEST_DIR TRACK_DIR pairs, one report each."""
 
 from __future__ import annotations

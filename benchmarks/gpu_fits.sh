@@ -44,7 +44,7 @@ log="$out/fits.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$log"
 warm_gsplat 2>&1 | tail -1 | tee -a "$log"
 echo "setup + gsplat compile: $(( $(date +%s) - t0 )) s; builds: $*" | tee -a "$log"
-FILTER="✓|▶|rror|kept the weights|fit: |build finished|held-out|render  |frozen|baseline|live − frozen|needles|blink|brows|mouth  |jaw  |lip sync"
+FILTER="✓|▶|rror|torso|kept the weights|fit: |build finished|held-out|render  |frozen|baseline|live − frozen|needles|blink|brows|mouth  |jaw  |lip sync"
 
 one() {  # one() NAME SOURCE PROFILE SETS: recipe, build, eval, metrics into /tmp/fits/NAME
   local name=$1 source=$2 profile=$3 sets=$4 dir=/tmp/fits/$1 start=$(date +%s)

@@ -19,9 +19,40 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
+
+
+def motion_agreement(similarity: np.ndarray, frames: np.ndarray, masks: np.ndarray, landmarks: np.ndarray,
+                     targets: np.ndarray, sources: int = 5) -> float:
+    """Median PSNR (dB) inside each target frame's torso (`torso.torso_mask`) of `sources`
+    frames spread over the first 80% of the recording, each warped onto the target by
+    the track's motion between them (similarity [N, 2, 3]: one frame's px → each frame's)."""
+    import cv2
+
+    from avatarzoo.trackers.torso import torso_mask
+
+    n = len(similarity)
+    full = np.concatenate([similarity, np.tile([[[0.0, 0.0, 1.0]]], (n, 1, 1))], 1)  # [N, 3, 3]
+    picks = [int(n * 0.8 * (k + 0.5) / sources) for k in range(sources)]
+    ones = np.ones(frames.shape[1:3], np.float32)
+    size = frames.shape[2:0:-1]
+    scores = []
+    for t in targets:
+        target = frames[t].astype(np.float32)
+        torso = torso_mask(masks[t], landmarks[t]).astype(bool)
+        for s in picks:
+            if s == t:
+                continue
+            move = (full[t] @ np.linalg.inv(full[s]))[:2]
+            warped = cv2.warpAffine(frames[s].astype(np.float32), move, size, flags=cv2.INTER_LINEAR)
+            inside = torso & (cv2.warpAffine(ones, move, size) > 0.99)
+            if inside.sum() >= 100:
+                err = float(((warped - target) ** 2)[inside].mean())
+                scores.append(10 * np.log10(255.0**2 / max(err, 1e-6)))
+    return float(np.median(scores)) if scores else float("nan")
 
 
 def one(ingest_dir: Path, seeds: int, lsb: int) -> None:
@@ -42,13 +73,20 @@ def one(ingest_dir: Path, seeds: int, lsb: int) -> None:
     quiet.propagate = False
     neck = tracking.body_names.index("neck_base")
 
-    def torso(images: np.ndarray) -> tuple[np.ndarray, dict]:
-        """Neck base float64 [N, 2] and the track stage's torso summary."""
+    def torso(images: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray | None]:
+        """Neck base float64 [N, 2], the track stage's torso summary, its similarities."""
         moved, summary = follow_torso(tracking, images, masks, holdout_start=hold, log=quiet, source=source)
-        return moved.body[:, neck].astype(np.float64), summary
+        return moved.body[:, neck].astype(np.float64), summary, moved.extras.get("torso_similarity")
 
-    base, summary = torso(frames)
-    print(f"{source}: {len(frames)} frames, held out from {hold}")
+    t0 = time.perf_counter()
+    base, summary, similarity = torso(frames)
+    took = time.perf_counter() - t0
+    print(f"{source}: {len(frames)} frames, held out from {hold}; the torso track took {took:.1f} s")
+    if similarity is not None:
+        lm = tracking.landmarks.astype(np.float64)
+        agree = [motion_agreement(np.asarray(similarity, np.float64), frames, masks, lm, idx)
+                 for idx in (np.arange(0, hold, 3), np.arange(hold, len(frames)))]
+        print(f"  motion agreement (untouched): training {agree[0]:.2f} dB, held out {agree[1]:.2f} dB")
     print(f"  {'copy':18s} {'method':24s} {'reference':>9s} {'train vs held-out':>17s} "
           f"{'off the untouched: training max':>31s} {'held-out mean / max':>20s}")
     rng = np.random.default_rng(0)
@@ -57,7 +95,7 @@ def one(ingest_dir: Path, seeds: int, lsb: int) -> None:
             n, s = base, summary
         else:
             noise = rng.integers(-lsb, lsb + 1, frames.shape, dtype=np.int16)
-            n, s = torso(np.clip(frames.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+            n, s, _ = torso(np.clip(frames.astype(np.int16) + noise, 0, 255).astype(np.uint8))
         off = np.linalg.norm(n - base, axis=1)
         gap = np.linalg.norm(n[:hold].mean(0) - n[hold:].mean(0))
         print(f"  {label:18s} {s.get('motion', s['method']):24s} {s.get('reference_frame', -1):9d} "

@@ -124,8 +124,7 @@ def follow_torso(tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *, h
     from avatarzoo.trackers.torso import body_from_torso, follow
 
     pose_ok = np.asarray(tracking.extras.get("body_valid", np.ones(len(tracking), bool)), bool)
-    track = follow(frames, masks, tracking.landmarks.astype(np.float64), tracking.body.astype(np.float64),
-                   _train_candidates(tracking, holdout_start))
+    track = follow(frames, masks, tracking.landmarks.astype(np.float64), _train_candidates(tracking, holdout_start))
     if track is None:
         log.warning("%s: too few corners on the torso to follow it; the torso moves with the Pose "
                     "shoulders", source)
@@ -133,17 +132,18 @@ def follow_torso(tracking: Tracking, frames: np.ndarray, masks: np.ndarray, *, h
     body = body_from_torso(track, tracking.body.astype(np.float64), pose_ok)
     shift = np.linalg.norm(body - tracking.body, axis=-1)
     if not track.ok.all():
-        log.warning("%s: torso lost in %d frames (%s), %s", source, int((~track.ok).sum()),
-                    format_ranges(missing_ranges(track.ok, tracking.time)),
-                    "interpolated" if track.method == "reference" else "each held at its neighbour's motion")
+        log.warning("%s: no reference frame reaches the torso in %d frames (%s): found frame to frame (or from their neighbours) there",
+                    source, int((~track.ok).sum()), format_ranges(missing_ranges(track.ok, tracking.time)))
     ref = track.reference
-    summary = {"method": "flow", "motion": track.method, "reference_frame": ref, "features": track.features,
+    summary = {"method": "flow", "motion": track.method, "reference_frame": ref,
+               "reference_frames": list(track.references), "features": track.features,
                "median_inliers": float(np.median(track.inliers)), "lost_frames": int((~track.ok).sum()),
                "agreement_db": track.agreement,
                "pose_vs_flow_px": {"mean": float(shift.mean()), "max": float(shift.max())}}
-    log.info("torso: %d corners followed from frame %d, median %d inliers; Pose shoulders were %.1f px "
-             "(mean) off the flow track", track.features, ref, summary["median_inliers"], shift.mean())
-    log.info("torso motion: %s (training torsos against the warped reference, median dB: %s)", track.method,
+    log.info("torso: up to %d corners followed from frames %s (base %d) and frame to frame, median %d inliers; "
+             "Pose shoulders were %.1f px (mean) off the flow track", track.features,
+             ", ".join(map(str, track.references)), ref, summary["median_inliers"], shift.mean())
+    log.info("torso motion: %s (training torsos against the warped base frame, median dB: %s)", track.method,
              ", ".join(f"{k} {v:.2f}" for k, v in track.agreement.items()))
     extras = {**tracking.extras, "torso_ok": track.ok, "torso_similarity": track.similarity.astype(np.float32)}
     return replace(tracking, body=body.astype(np.float32), extras=extras), summary

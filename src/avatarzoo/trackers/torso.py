@@ -1,6 +1,6 @@
 """The torso's motion from the image itself: a 2D similarity per frame, found by
 following corner features of the torso (tie, collar, lapels) with pyramidal
-Lucas-Kanade from one reference frame, fitted with RANSAC.
+Lucas-Kanade from reference frames and from frame to frame, fitted with RANSAC.
 
 Why not the Pose model's shoulders: on the demo clip (suit, shoulders at the frame's
 edges) they jitter ~4 px and drift; warping the reference frame's torso by the
@@ -11,12 +11,12 @@ of the avatar's held-out error with Pose shoulders.
 
 Where the framing is tight (Reagan, a second Obama recording: the torso a 30 px strip
 at the frame's bottom edge, its corners on the collar), most frames keep too few inliers
-against one reference (3-4 of ~100) and the track is interpolated over seconds. So
-`follow` also builds the alternatives, a frame-to-frame chain (`fill_by_chaining`: over
-the lost runs only, or from the reference outwards) and a torso that never moves, and
-keeps the one whose motion best explains the training frames' torsos
-(`torso_agreement`: the reference frame warped onto each frame); the reference track
-unless another beats it by PREFER_REFERENCE_DB.
+against any one reference, and which reference was picked, and which fallback (a chain
+frame to frame, a torso that never moves) was preferred, turned an invisible change of
+the frames (±1 grey level) into a torso 2-9 px elsewhere (benchmarks/torso_stability.py).
+So `follow` measures the torso from REFERENCES frames spread evenly over the training
+frames, and from each frame into the next, and solves for every frame's motion at once
+(trackers/torsograph.py): nothing is picked.
 
 The body points keep their meaning (BODY_NAMES, crop px): each frame's points are the
 reference frame's points moved by that frame's similarity, where the reference points
@@ -41,14 +41,10 @@ MAX_FEATURES = 400
 MIN_FEATURES = 12  # fewer corners on the torso than this: keep the Pose body
 RANSAC_PX = 1.0
 MIN_INLIERS = 6  # a similarity fitted to fewer RANSAC inliers than this is a lost frame
-#: An alternative replaces the reference track only when the training frames' torsos
-#: agree with it this much better (dB). Measured on nine clips at 512²
-#: (benchmarks/torso_candidates.py): on the training frames german's reference track
-#: leads its chain by only 0.08 dB and Reagan's chained gaps lead his reference by
-#: 0.03 dB, and both alternatives agree worse held out (by 2.5 and 0.9 dB): near-ties
-#: keep the reference. The three that switch (noem static, obama-3 and obama-4 chained
-#: gaps) lead by 0.64-2.51 dB.
-PREFER_REFERENCE_DB = 0.5
+#: Reference frames of `follow`, spread evenly over the training frames: 4-8 moved the
+#: held-out neck base 0.02-0.7 px on average under ±1 grey level of noise on six
+#: recordings where one reference moved it up to 6 px (BENCHMARKS.md, session 20).
+REFERENCES = 6
 IDENTITY = np.array([[1.0, 0, 0], [0, 1.0, 0]])  # the similarity [2, 3] that does not move
 IDENTITY.flags.writeable = False  # shared: `FrameSteps` hands it out
 
@@ -56,17 +52,20 @@ IDENTITY.flags.writeable = False  # shared: `FrameSteps` hands it out
 @dataclass
 class TorsoTrack:
     """similarity: float64 [N, 2, 3] (reference frame px → frame px); inliers: int [N];
-    ok: bool [N] (the fit had enough inliers; others are interpolated); reference: the
-    reference frame's index; features: P; method: how the similarities were found;
-    agreement: what `follow` scored each candidate (`torso_agreement`, dB)."""
+    ok: bool [N] (a reference frame's fit had enough inliers; others are interpolated,
+    or found frame to frame only); reference: the reference (base) frame's index, whose
+    similarity is the identity; features: P (the most of any reference); method: how the
+    similarities were found; agreement: `torso_agreement` of this motion and of a torso
+    that never moves, on the training frames (dB)."""
 
     similarity: np.ndarray
     inliers: np.ndarray
     ok: np.ndarray
     reference: int
     features: int
-    method: str = "reference"  # "reference", "reference, gaps chained", "chained", "static"
-    agreement: dict[str, float] = field(default_factory=dict)  # `follow`'s score of each candidate (dB)
+    method: str = "reference"  # "reference" (one reference frame, `track_torso`) or "graph" (`follow`)
+    agreement: dict[str, float] = field(default_factory=dict)  # `torso_agreement` of it and a still torso (dB)
+    references: tuple[int, ...] = ()  # every reference frame measured from (`follow`)
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         """Points [B, 2] of the reference frame → [N, B, 2] in every frame."""
@@ -112,6 +111,29 @@ def track_torso(frames, masks, landmarks: np.ndarray, reference: int) -> TorsoTr
 
     Returns None when the reference torso has fewer than MIN_FEATURES corners (a plain
     shirt on a plain background: nothing to follow)."""
+    found = measure_from(frames, masks, landmarks, reference)
+    if found is None:
+        return None
+    sim, inliers, features = found
+    n = len(frames)
+    ok = inliers >= max(MIN_INLIERS, int(0.3 * np.median(inliers[inliers > 0])) if (inliers > 0).any()
+                        else MIN_INLIERS)
+    if not ok.any():
+        return None
+    if not ok.all():  # interpolate the similarity's parameters over the failed frames
+        p = _similarity_params(sim)
+        t = np.arange(n)
+        for j in range(4):
+            p[:, j] = np.interp(t, t[ok], p[ok, j])
+        sim = _similarity_matrix(p)
+    return TorsoTrack(similarity=sim, inliers=inliers, ok=ok, reference=reference, features=features)
+
+
+def measure_from(frames, masks, landmarks: np.ndarray, reference: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The torso corners of frame `reference` followed into every frame: similarities
+    float64 [N, 2, 3] (reference px → frame px; identity where the fit failed), their
+    RANSAC inliers int [N] (0 where it failed) and the number of corners; None when the
+    reference torso has fewer than MIN_FEATURES corners."""
     import cv2
 
     n = len(frames)
@@ -137,31 +159,13 @@ def track_torso(frames, masks, landmarks: np.ndarray, reference: int) -> TorsoTr
             continue
         sim[k], inliers[k] = m, int(inl.sum())
         guess = m
-    ok = inliers >= max(MIN_INLIERS, int(0.3 * np.median(inliers[inliers > 0])) if (inliers > 0).any()
-                        else MIN_INLIERS)
-    if not ok.any():
-        return None
-    if not ok.all():  # interpolate the similarity's parameters over the failed frames
-        p = _similarity_params(sim)
-        t = np.arange(n)
-        for j in range(4):
-            p[:, j] = np.interp(t, t[ok], p[ok, j])
-        sim = _similarity_matrix(p)
-    return TorsoTrack(similarity=sim, inliers=inliers, ok=ok, reference=reference, features=len(pts))
-
-
-def reference_frame(body: np.ndarray, candidates: np.ndarray) -> int:
-    """The candidate frame whose body points [N, B, 2] are nearest their median (a
-    typical posture, so that the farthest frames are as near as they can be)."""
-    med = np.median(body[candidates], axis=0)
-    return int(candidates[np.argmin(np.abs(body[candidates] - med).sum((1, 2)))])
+    return sim, inliers, len(pts)
 
 
 class FrameSteps:
     """The similarity [2, 3] from frame `src` to frame `dst` (corners of src's torso,
     searched at the same place in dst) and its RANSAC inliers, identity and 0 when too
-    few corners or inliers; each pair found once (the candidates of `motion_candidates`
-    chain through the same neighbours)."""
+    few corners or inliers; each pair found once."""
 
     def __init__(self, frames, masks, landmarks: np.ndarray) -> None:
         self.frames, self.masks, self.landmarks = frames, masks, landmarks
@@ -188,48 +192,6 @@ class FrameSteps:
         if m is None or inl.sum() < MIN_INLIERS:
             return IDENTITY, 0
         return m, int(inl.sum())
-
-
-def fill_by_chaining(track: TorsoTrack, steps: FrameSteps) -> TorsoTrack:
-    """`track` with each run of lost frames found frame to frame instead of
-    interpolated: chained forwards from the kept frame before the run and backwards
-    from the one after it, the two blended linearly across the run (so a chain's drift
-    ends where the run does); a run at either end is chained from its one side. A
-    filled frame counts as found (`ok`) where a step into it held; one whose steps all
-    failed keeps its neighbour's motion."""
-    def compose(step: np.ndarray, prior: np.ndarray) -> np.ndarray:  # prior then step, [2, 3]
-        return step[:, :2] @ prior + np.concatenate([np.zeros((2, 2)), step[:, 2:]], 1)
-
-    sim, inliers, ok = track.similarity.copy(), track.inliers.copy(), track.ok
-    found = ok.copy()  # a filled frame is found where a step into it held
-    n, k = len(ok), 0
-    while k < n:
-        if ok[k]:
-            k += 1
-            continue
-        start = k
-        while k < n and not ok[k]:
-            k += 1
-        run = range(start, k)
-        ways = []
-        for anchor, order, near in ((start - 1, run, -1), (k, run[::-1], 1)):
-            if not 0 <= anchor < n:
-                continue
-            chain, prior = {}, sim[anchor]
-            for j in order:
-                step, inliers[j] = steps(j + near, j)
-                found[j] |= inliers[j] >= MIN_INLIERS
-                prior = chain[j] = compose(step, prior)
-            ways.append((anchor, chain))
-        for j in run:
-            if len(ways) == 2:
-                w = (j - ways[0][0]) / (ways[1][0] - ways[0][0])
-                p = (1 - w) * _similarity_params(ways[0][1][j][None]) + w * _similarity_params(ways[1][1][j][None])
-                sim[j] = _similarity_matrix(p)[0]
-            else:
-                sim[j] = ways[0][1][j]
-    method = "chained" if ok.sum() == 1 and ok[track.reference] else f"{track.method}, gaps chained"
-    return replace(track, similarity=sim, inliers=inliers, ok=found, method=method)
 
 
 def torso_agreements(tracks: list[TorsoTrack], frames, masks, landmarks: np.ndarray,
@@ -266,41 +228,53 @@ def torso_agreement(track: TorsoTrack, frames, masks, landmarks: np.ndarray, ind
     return torso_agreements([track], frames, masks, landmarks, index)[0]
 
 
-def motion_candidates(track: TorsoTrack, frames, masks, landmarks: np.ndarray) -> list[TorsoTrack]:
-    """What `follow` weighs, the one-reference `track` first: its lost runs chained
-    (where it has any), a chain from its reference frame alone, a torso that never
-    moves."""
-    n = len(track.ok)
-    alone = np.zeros(n, bool)
-    alone[track.reference] = True
-    still = np.tile(IDENTITY, (n, 1, 1))
-    steps = FrameSteps(frames, masks, landmarks)
-    options = [track] + ([fill_by_chaining(track, steps)] if not track.ok.all() else [])
-    options.append(fill_by_chaining(replace(track, similarity=still, ok=alone), steps))
-    options.append(replace(track, similarity=still, ok=np.ones(n, bool), method="static"))
-    return options
+def follow(frames, masks, landmarks: np.ndarray, candidates: np.ndarray, *,
+           references: int = REFERENCES) -> TorsoTrack | None:
+    """The torso's motion in every frame of `frames`, from the middle of `references`
+    frames spread evenly over `candidates` (the training frames): each reference's
+    corners followed into every frame (`measure_from`; a frame counts where the fit
+    kept at least a third of that reference's median inliers, as in `track_torso`),
+    each frame's corners into the next (`FrameSteps`), and every frame's similarity
+    solved from all of them at once (`torsograph.solve_motion`, residuals at the
+    corners of the base frame's torso box). Frames no reference reaches are not `ok`.
+    None when no reference torso has MIN_FEATURES corners."""
+    import cv2
 
+    from avatarzoo.trackers.torsograph import Measurement, solve_motion
 
-def follow(frames, masks, landmarks: np.ndarray, body: np.ndarray, candidates: np.ndarray) -> TorsoTrack | None:
-    """The torso's motion: `track_torso` in two passes, from the candidate frame of
-    median Pose body (`reference_frame`), then again from the candidate whose torso,
-    by that first track, is nearest its median posture (Pose's shoulders are too rough
-    to pick the typical frame: on the demo clip the second reference matched held-out
-    torsos 5 dB better when warped onto them). Then that track against its alternatives
-    (`motion_candidates`), scored by `torso_agreement` on the `candidates` (training)
-    frames; see PREFER_REFERENCE_DB."""
-    first = track_torso(frames, masks, landmarks, reference_frame(body, candidates))
-    if first is None:
+    n = len(frames)
+    candidates = np.asarray(candidates)
+    picks = sorted({int(candidates[int((k + 0.5) / references * len(candidates))]) for k in range(references)})
+    measured: list[Measurement] = []
+    found, inliers, features, refs = np.zeros(n, bool), np.zeros(n, int), 0, []
+    for ref in picks:
+        got = measure_from(frames, masks, landmarks, ref)
+        if got is None:
+            continue
+        sim, inl, count = got
+        refs.append(ref)
+        features = max(features, count)
+        enough = inl >= max(MIN_INLIERS, int(0.3 * np.median(inl[inl > 0])) if (inl > 0).any() else MIN_INLIERS)
+        enough[ref] = False
+        measured += [Measurement(ref, k, sim[k], float(inl[k])) for k in np.flatnonzero(enough)]
+        found |= enough
+        found[ref] = True
+        inliers = np.maximum(inliers, inl)
+    if not refs:
         return None
-    corners = first.apply(np.array([[0.0, 0.0], [frames.shape[2], frames.shape[1]]]))  # [N, 2, 2]
-    ref = reference_frame(corners, candidates)
-    track = track_torso(frames, masks, landmarks, ref) or first
-    options = motion_candidates(track, frames, masks, landmarks)
-    agreement = dict(zip((o.method for o in options), torso_agreements(options, frames, masks, landmarks,
-                                                                          candidates)))
-    best = max(options[1:], key=lambda o: agreement[o.method])
-    keep = best if agreement[best.method] >= agreement[track.method] + PREFER_REFERENCE_DB else track
-    return replace(keep, agreement=agreement)
+    steps = FrameSteps(frames, masks, landmarks)
+    for k in range(1, n):
+        step, inl = steps(k - 1, k)
+        if inl >= MIN_INLIERS:
+            measured.append(Measurement(k - 1, k, step, float(inl)))
+    base = refs[len(refs) // 2]
+    x, y, w, h = cv2.boundingRect(torso_mask(masks[base], landmarks[base]))
+    box = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]], np.float64)
+    track = TorsoTrack(similarity=solve_motion(n, measured, base, box)[0], inliers=inliers, ok=found,
+                       reference=base, features=features, method="graph", references=tuple(refs))
+    still = replace(track, similarity=np.tile(IDENTITY, (n, 1, 1)), method="static")
+    scores = torso_agreements([track, still], frames, masks, landmarks, candidates)
+    return replace(track, agreement=dict(zip(("graph", "static"), scores)))
 
 
 def body_from_torso(track: TorsoTrack, pose_body: np.ndarray, pose_ok: np.ndarray) -> np.ndarray:
@@ -330,5 +304,5 @@ def body_from_anchor(frames, masks, landmarks: np.ndarray, anchor_points: np.nda
     return track.apply(np.asarray(anchor_points, np.float64))[1:]
 
 
-__all__ = ["FrameSteps", "TorsoTrack", "body_from_anchor", "body_from_torso", "fill_by_chaining", "follow",
-           "motion_candidates", "reference_frame", "torso_agreement", "torso_agreements", "torso_mask", "track_torso"]
+__all__ = ["FrameSteps", "REFERENCES", "TorsoTrack", "body_from_anchor", "body_from_torso", "follow", "measure_from",
+           "torso_agreement", "torso_agreements", "torso_mask", "track_torso"]
