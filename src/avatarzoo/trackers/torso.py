@@ -41,9 +41,10 @@ MAX_FEATURES = 400
 MIN_FEATURES = 12  # fewer corners on the torso than this: keep the Pose body
 RANSAC_PX = 1.0
 MIN_INLIERS = 6  # a similarity fitted to fewer RANSAC inliers than this is a lost frame
-#: Reference frames of `follow`, spread evenly over the training frames: 4-8 moved the
-#: held-out neck base 0.02-0.7 px on average under ±1 grey level of noise on six
-#: recordings where one reference moved it up to 6 px (BENCHMARKS.md, session 20).
+#: Reference frames of `follow`, spread evenly over the training frames. With six, ±1
+#: grey level of noise moved the held-out neck base 0.0-2.3 px on average on six
+#: recordings, where one picked reference moved it up to 8.7 px; four or eight did no
+#: better on all of them (BENCHMARKS.md, session 20).
 REFERENCES = 6
 IDENTITY = np.array([[1.0, 0, 0], [0, 1.0, 0]])  # the similarity [2, 3] that does not move
 IDENTITY.flags.writeable = False  # shared: `FrameSteps` hands it out
@@ -116,8 +117,7 @@ def track_torso(frames, masks, landmarks: np.ndarray, reference: int) -> TorsoTr
         return None
     sim, inliers, features = found
     n = len(frames)
-    ok = inliers >= max(MIN_INLIERS, int(0.3 * np.median(inliers[inliers > 0])) if (inliers > 0).any()
-                        else MIN_INLIERS)
+    ok = enough_inliers(inliers)
     if not ok.any():
         return None
     if not ok.all():  # interpolate the similarity's parameters over the failed frames
@@ -127,6 +127,13 @@ def track_torso(frames, masks, landmarks: np.ndarray, reference: int) -> TorsoTr
             p[:, j] = np.interp(t, t[ok], p[ok, j])
         sim = _similarity_matrix(p)
     return TorsoTrack(similarity=sim, inliers=inliers, ok=ok, reference=reference, features=features)
+
+
+def enough_inliers(inliers: np.ndarray) -> np.ndarray:
+    """bool [N]: the frames whose fit from one reference kept MIN_INLIERS and at least
+    30% of the reference's median (over the frames it reached) RANSAC inliers int [N]."""
+    reached = inliers[inliers > 0]
+    return inliers >= (max(MIN_INLIERS, int(0.3 * np.median(reached))) if len(reached) else MIN_INLIERS)
 
 
 def measure_from(frames, masks, landmarks: np.ndarray, reference: int) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -232,8 +239,8 @@ def follow(frames, masks, landmarks: np.ndarray, candidates: np.ndarray, *,
            references: int = REFERENCES) -> TorsoTrack | None:
     """The torso's motion in every frame of `frames`, from the middle of `references`
     frames spread evenly over `candidates` (the training frames): each reference's
-    corners followed into every frame (`measure_from`; a frame counts where the fit
-    kept at least a third of that reference's median inliers, as in `track_torso`),
+    corners followed into every frame (`measure_from`; a frame counts where
+    `enough_inliers`, as in `track_torso`),
     each frame's corners into the next (`FrameSteps`), and every frame's similarity
     solved from all of them at once (`torsograph.solve_motion`, residuals at the
     corners of the base frame's torso box). Frames no reference reaches are not `ok`.
@@ -254,7 +261,7 @@ def follow(frames, masks, landmarks: np.ndarray, candidates: np.ndarray, *,
         sim, inl, count = got
         refs.append(ref)
         features = max(features, count)
-        enough = inl >= max(MIN_INLIERS, int(0.3 * np.median(inl[inl > 0])) if (inl > 0).any() else MIN_INLIERS)
+        enough = enough_inliers(inl)
         enough[ref] = False
         measured += [Measurement(ref, k, sim[k], float(inl[k])) for k in np.flatnonzero(enough)]
         found |= enough
@@ -304,5 +311,5 @@ def body_from_anchor(frames, masks, landmarks: np.ndarray, anchor_points: np.nda
     return track.apply(np.asarray(anchor_points, np.float64))[1:]
 
 
-__all__ = ["FrameSteps", "REFERENCES", "TorsoTrack", "body_from_anchor", "body_from_torso", "follow", "measure_from",
-           "torso_agreement", "torso_agreements", "torso_mask", "track_torso"]
+__all__ = ["FrameSteps", "REFERENCES", "TorsoTrack", "body_from_anchor", "body_from_torso", "enough_inliers", "follow",
+           "measure_from", "torso_agreement", "torso_agreements", "torso_mask", "track_torso"]

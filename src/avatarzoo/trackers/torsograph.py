@@ -51,7 +51,9 @@ def solve_motion(n: int, measurements: list[Measurement], base: int, points: np.
     that best satisfy `measurements` at the sample points `points` [P, 2] (base px, the
     torso's extent), and each measurement's final residual float64 [E] (RMS px).
 
-    Frames no measurement reaches take their neighbours' motion (SMOOTH_WEIGHT)."""
+    Frames no measurement reaches take their neighbours' motion (SMOOTH_WEIGHT). Solved
+    densely: 2N complex unknowns, 36 MB and 1.9 s for all iterations at the 750 frames
+    of a 30 s recording at 25 fps (this 2-core CPU, beside other work)."""
     smooth = [Measurement(k - 1, k, np.array([[1.0, 0, 0], [0, 1.0, 0]]), SMOOTH_WEIGHT) for k in range(1, n)]
     every = list(measurements) + smooth
     src = np.array([e.src for e in every])
