@@ -157,6 +157,8 @@ def test_a_frame_no_measurement_reaches_takes_its_neighbours_motion():
     edges = [Measurement(0, k, _measure(truth[0], truth[k]), 30.0) for k in (1, 3, 4)]
     sim, _ = solve_motion(5, edges, 0, box)
     assert sim[2, 0, 2] == pytest.approx(4.0, abs=0.05)
+    assert solve_motion(1, [], 0, box)[0] == pytest.approx(np.eye(3)[None, :2])  # one frame: the base
+    assert solve_motion(3, [], 1, box)[0] == pytest.approx(np.tile(np.eye(3)[:2], (3, 1, 1)))  # no data: still
 
 
 def test_follow_scores_its_motion_against_a_still_torso():

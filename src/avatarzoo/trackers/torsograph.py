@@ -54,6 +54,8 @@ def solve_motion(n: int, measurements: list[Measurement], base: int, points: np.
     Frames no measurement reaches take their neighbours' motion (SMOOTH_WEIGHT). Solved
     densely: 2N complex unknowns, 36 MB and 1.9 s for all iterations at the 750 frames
     of a 30 s recording at 25 fps (this 2-core CPU, beside other work)."""
+    if n == 1:  # the base frame alone: nothing to solve
+        return np.array([[[1.0, 0, 0], [0, 1.0, 0]]]), np.zeros(len(measurements))
     smooth = [Measurement(k - 1, k, np.array([[1.0, 0, 0], [0, 1.0, 0]]), SMOOTH_WEIGHT) for k in range(1, n)]
     every = list(measurements) + smooth
     src = np.array([e.src for e in every])
